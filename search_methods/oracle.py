@@ -1,0 +1,127 @@
+"""The benchmark oracle: answers ``query(key)`` with the search signal and counts what asking cost.
+
+A search method sees only :meth:`Oracle.query` (and the history of its own answers). Test
+accuracy never reaches the method: the oracle keeps it for the trajectory's reporting columns.
+
+Cost model: every *new* architecture costs one query plus its simulated training time
+(``MetricTable.train_time_s``, or ``time_per_query`` overriding it). Re-querying an
+architecture already seen returns the same value, costs nothing and is counted in
+``n_requeries``. When the budget (queries and/or simulated seconds) is spent, further queries
+raise :class:`BudgetExhausted`, which the protocol runner treats as the normal end of a run.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from preprocessing.benchmark_table import Benchmark
+from preprocessing.errors import InputError
+
+SIGNALS = ("mean", "seed")
+
+
+class BudgetExhausted(Exception):
+    """Raised by :meth:`Oracle.query` once the query or time budget is spent."""
+
+
+class Oracle:
+    """One dataset of a tabular benchmark, seen through a query budget.
+
+    Args:
+        benchmark: the table (rows = architecture keys).
+        dataset: which of its datasets answers.
+        signal: ``"mean"`` -- seed-mean validation accuracy; ``"seed"`` -- the validation accuracy
+            of one training seed drawn at random per architecture (arch2vec / WeakNAS protocol).
+        rng: draws the seed for ``signal="seed"``.
+        max_queries / max_time_s: budgets; a query is allowed while both are unspent.
+        time_per_query: optional ``key -> seconds`` replacing the table's training time.
+        to_string: ``key -> canonical architecture string`` for the trajectory.
+    """
+
+    def __init__(self, benchmark: Benchmark, dataset: str, signal: str = "mean",
+                 rng: np.random.Generator | None = None, max_queries: int | None = None,
+                 max_time_s: float | None = None, time_per_query: Callable[[int], float] | None = None,
+                 to_string: Callable[[int], str] | None = None):
+        if signal not in SIGNALS:
+            raise InputError(f"unknown signal {signal!r}; choose one of {', '.join(SIGNALS)}")
+        if max_queries is None and max_time_s is None:
+            raise InputError("an oracle needs a budget: max_queries and/or max_time_s")
+        self.metrics = benchmark.metrics(dataset)
+        if signal == "seed" and self.metrics.valid_seeds.shape[1] == 0:
+            raise InputError(f"signal 'seed' needs per-seed values, which this {dataset} table lacks; use --signal mean")
+        self.dataset = dataset
+        self.signal = signal
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self.max_queries = max_queries
+        self.max_time_s = max_time_s
+        self._time = time_per_query or (lambda key: float(self.metrics.train_time_s[key]))
+        self._to_string = to_string or (lambda key: str(benchmark.arch_strings[key]))
+        self._answers: dict[int, float] = {}
+        self.n_requeries = 0
+        self.sim_time_s = 0.0
+        self.trajectory: list[dict] = []
+        self._best_key: int | None = None
+
+    # ---- what a search method uses --------------------------------------------------------
+    @property
+    def n_queries(self) -> int:
+        return len(self._answers)
+
+    @property
+    def exhausted(self) -> bool:
+        return ((self.max_queries is not None and self.n_queries >= self.max_queries)
+                or (self.max_time_s is not None and self.sim_time_s >= self.max_time_s))
+
+    @property
+    def remaining_queries(self) -> int | None:
+        return None if self.max_queries is None else self.max_queries - self.n_queries
+
+    def seen(self, key: int) -> bool:
+        return int(key) in self._answers
+
+    def history(self) -> tuple[np.ndarray, np.ndarray]:
+        """(keys, signal values) of every architecture queried so far, in query order."""
+        keys = np.fromiter(self._answers.keys(), dtype=np.int64, count=len(self._answers))
+        values = np.fromiter(self._answers.values(), dtype=float, count=len(self._answers))
+        return keys, values
+
+    def query(self, key) -> float:
+        key = int(key)
+        if key in self._answers:
+            self.n_requeries += 1
+            return self._answers[key]
+        if self.exhausted:
+            raise BudgetExhausted
+        value = self._signal(key)
+        if not np.isfinite(value):
+            raise InputError(f"architecture {self._to_string(key)} has no {self.dataset} value in this table")
+        self._answers[key] = value
+        self.sim_time_s += self._time(key)
+        if self._best_key is None or value > self._answers[self._best_key]:
+            self._best_key = key
+        self.trajectory.append({
+            "query": self.n_queries,
+            "arch": self._to_string(key),
+            "valid": value,
+            "sim_time_s": self.sim_time_s,
+            "best_arch": self._to_string(self._best_key),
+            "best_valid": self._answers[self._best_key],
+            "best_test": float(self.metrics.test_mean[self._best_key]),
+        })
+        return value
+
+    def query_many(self, keys) -> np.ndarray:
+        """Query in order; stops early (without raising) when the budget runs out."""
+        values = []
+        for key in keys:
+            if self.exhausted and not self.seen(key):
+                break
+            values.append(self.query(key))
+        return np.asarray(values, dtype=float)
+
+    def _signal(self, key: int) -> float:
+        if self.signal == "mean":
+            return float(self.metrics.valid_mean[key])
+        seeds = self.metrics.valid_seeds[key]
+        return float(self.rng.choice(seeds[np.isfinite(seeds)]))

@@ -1,0 +1,12 @@
+"""Method ids of the common protocol runner -> the module implementing each.
+
+A method module provides ``search(space, oracle, rng, args, context)``, which queries
+``oracle`` until it raises :class:`~search_methods.oracle.BudgetExhausted`, and optionally
+``add_arguments(parser)`` (its own flags) and ``prepare(args, benchmark, space) -> context``
+(one-off work shared by all runs of a grid, e.g. loading pretrained embeddings). ``DESCRIPTION``
+is a one-line summary shown by ``--help``. Adding a method = one module + one line here.
+"""
+METHODS = {
+    "random": "search_methods.random_search",
+    "evolution": "search_methods.evolution",
+}

@@ -1,0 +1,225 @@
+"""The common protocol runner: one search method x datasets x seeds on NAS-Bench-201.
+
+    python -m search_methods.run --method evolution --queries 150 --seeds 100
+    python -m search_methods.run --method random --datasets cifar10 --time-budget 12000 --signal seed
+
+Every run writes one JSON log (see :mod:`search_methods.results`) to
+``<out>/<protocol>/nb201/<dataset>/<method>/seed_<k>.json``. A grid is resumable: a seed whose log
+exists with the same config is skipped (``--overwrite`` reruns it). Runs are spread over
+``--workers`` processes, one torch thread each. Method-specific flags are listed by
+``--method NAME --help``.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import multiprocessing as mp
+import sys
+import time
+
+import numpy as np
+from tqdm import tqdm
+
+from preprocessing.errors import InputError, cli_entry
+from search_methods import results
+from search_methods.oracle import SIGNALS, BudgetExhausted, Oracle
+from search_methods.registry import METHODS
+
+DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+# Flags that describe the grid rather than a run; everything else is the run's config.
+GRID_FLAGS = ("datasets", "seeds", "workers", "out", "overwrite", "quiet")
+
+
+def parse_seeds(text: str) -> list[int]:
+    """'100' -> seeds 0..99; '5-9' -> 5..9; '1,4,7' -> those seeds."""
+    try:
+        if "," in text:
+            return [int(s) for s in text.split(",")]
+        if "-" in text:
+            lo, hi = (int(s) for s in text.split("-", 1))
+            if hi < lo:
+                raise ValueError
+            return list(range(lo, hi + 1))
+        count = int(text)
+        if count < 1:
+            raise ValueError
+        return list(range(count))
+    except ValueError:
+        raise InputError(f"--seeds {text!r}: give a count (100), a range (0-99) or a list (1,4,7)") from None
+
+
+def load_method(name: str):
+    if name not in METHODS:
+        raise InputError(f"unknown method {name!r}; available: {', '.join(METHODS)}")
+    return importlib.import_module(METHODS[name])
+
+
+def build_parser(method_module=None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m search_methods.run",
+        description="Run one search method on NAS-Bench-201 for several datasets and seeds (the common protocol). "
+                    "Method ids: " + ", ".join(METHODS) + ". Add --method NAME --help for the method's own flags.",
+    )
+    parser.add_argument("--method", required=True, help="method id, one of: " + ", ".join(METHODS))
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), metavar="NAME",
+                        help="datasets to search (default: cifar10 cifar100 ImageNet16-120; a custom --table "
+                             "has the one dataset 'custom')")
+    parser.add_argument("--seeds", default="100", help="a count (100 = seeds 0..99), a range (0-99) or a list (1,4,7)")
+    parser.add_argument("--queries", type=int, default=None,
+                        help="query budget: number of distinct architectures a run may evaluate (default 150 "
+                             "unless --time-budget is given)")
+    parser.add_argument("--time-budget", type=float, default=None,
+                        help="simulated wall-clock budget in seconds (sum of the table's training times)")
+    parser.add_argument("--signal", choices=SIGNALS, default="mean",
+                        help="search signal: 'mean' = seed-mean validation accuracy (P150); 'seed' = one random "
+                             "training seed per architecture (arch2vec / WeakNAS protocols)")
+    parser.add_argument("--table", default=None,
+                        help="search a different table: a converted .npz (official NB201/NATS files, see "
+                             "preprocessing.nb201_official) or your own CSV of NB201 cells (arch,valid_acc,test_acc"
+                             "[,train_time_s]); default: the embedded NAS-Bench-201 tables")
+    parser.add_argument("--protocol", default=None,
+                        help="protocol name = first folder of the log path (default q<queries>, t<seconds>, "
+                             "with _seed appended for --signal seed)")
+    parser.add_argument("--out", default=str(results.ROOT), help="root folder of the result logs (default saved_logs)")
+    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2; 1 = in-process)")
+    parser.add_argument("--overwrite", action="store_true", help="rerun seeds whose log already exists")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    if method_module is not None and hasattr(method_module, "add_arguments"):
+        group = parser.add_argument_group(f"{parser.prog} --method flags")
+        method_module.add_arguments(group)
+    return parser
+
+
+def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    probe = argparse.ArgumentParser(add_help=False)
+    probe.add_argument("--method")
+    known, _ = probe.parse_known_args(argv)
+    module = load_method(known.method) if known.method else None
+    args = build_parser(module).parse_args(argv)
+    if args.queries is None and args.time_budget is None:
+        args.queries = 150
+    if args.queries is not None and args.queries < 1:
+        raise InputError("--queries must be at least 1")
+    if args.time_budget is not None and args.time_budget <= 0:
+        raise InputError("--time-budget must be positive")
+    if args.workers < 1:
+        raise InputError("--workers must be at least 1")
+    if args.protocol is None:
+        parts = ([f"q{args.queries}"] if args.queries is not None else []) + (
+            [f"t{args.time_budget:g}"] if args.time_budget is not None else [])
+        args.protocol = "_".join(parts) + ("_seed" if args.signal == "seed" else "")
+    return args, module
+
+
+def run_config(args) -> dict:
+    return {k: v for k, v in sorted(vars(args).items()) if k not in GRID_FLAGS}
+
+
+_WORKER: dict = {}
+
+
+def _setup(table) -> None:
+    """Per-process state: the benchmark and the space (loaded once per worker)."""
+    from preprocessing.nasbench201 import NB201Space
+    from preprocessing.nb201_table import load_benchmark
+
+    bench = load_benchmark(table)
+    measured = bench.extra.get("measured")
+    _WORKER.update(table=table, bench=bench, space=NB201Space(allowed=measured))
+
+
+def run_one(args, module, context, dataset: str, seed: int) -> dict:
+    """One search run; returns its log (not yet written)."""
+    import random
+
+    if _WORKER.get("table", object()) != args.table:
+        _setup(args.table)
+    random.seed(seed)
+    if "torch" in sys.modules:
+        sys.modules["torch"].manual_seed(seed)
+    space = _WORKER["space"]
+    oracle = Oracle(_WORKER["bench"], dataset, signal=args.signal, rng=np.random.default_rng([seed, 1]),
+                    max_queries=args.queries, max_time_s=args.time_budget, to_string=space.to_string)
+    start = time.perf_counter()
+    try:
+        module.search(space, oracle, np.random.default_rng(seed), args, context)
+    except BudgetExhausted:
+        pass
+    if not oracle.exhausted and oracle.n_queries < len(space):
+        raise RuntimeError(f"method {args.method} returned before spending its budget ({oracle.n_queries} queries)")
+    return results.build_log(
+        method=args.method, space="nb201", dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
+        budget={"queries": args.queries, "sim_time_s": args.time_budget}, config=run_config(args), oracle=oracle,
+        wall_time_s=time.perf_counter() - start)
+
+
+def _worker_init(table) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    _setup(table)
+
+
+def _worker_job(job):
+    args, context, dataset, seed = job
+    module = load_method(args.method)
+    log = run_one(args, module, context, dataset, seed)
+    results.write_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, seed), log)
+    return log["final"]["best_test"]
+
+
+def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
+    config = run_config(args)
+    jobs = []
+    for dataset in datasets:
+        for seed in seeds:
+            path = results.log_path(args.out, args.protocol, "nb201", dataset, args.method, seed)
+            if path.exists() and not args.overwrite and results.read_log(path).get("config") == config:
+                continue
+            jobs.append((dataset, seed))
+    return jobs
+
+
+def run_grid(args, module) -> list[dict]:
+    from preprocessing.nb201_table import load_benchmark
+    from preprocessing.nasbench201 import NB201Space
+
+    bench = load_benchmark(args.table)
+    for dataset in args.datasets:
+        bench.metrics(dataset)  # unknown dataset -> InputError before any work
+    seeds = parse_seeds(args.seeds)
+    space = NB201Space(allowed=bench.extra.get("measured"))
+    jobs = pending_jobs(args, args.datasets, seeds)
+    if jobs:
+        context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
+        bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
+        payload = [(args, context, dataset, seed) for dataset, seed in jobs]
+        if args.workers == 1:
+            for job in payload:
+                _worker_job(job)
+                bar.update()
+        else:
+            with mp.get_context("spawn").Pool(args.workers, initializer=_worker_init, initargs=(args.table,)) as pool:
+                for _ in pool.imap_unordered(_worker_job, payload):
+                    bar.update()
+        bar.close()
+    logs = [results.read_log(results.log_path(args.out, args.protocol, "nb201", d, args.method, s))
+            for d in args.datasets for s in seeds]
+    if not args.quiet:
+        for dataset in args.datasets:
+            finals = np.array([log["final"]["best_test"] for log in logs if log["dataset"] == dataset], dtype=float)
+            valids = np.array([log["final"]["best_valid"] for log in logs if log["dataset"] == dataset], dtype=float)
+            print(f"{args.method:>12} {args.protocol} {dataset:>15}: valid {valids.mean():.2f} ± {valids.std():.2f}"
+                  f"  test {finals.mean():.2f} ± {finals.std():.2f}  ({len(finals)} seeds)")
+    return logs
+
+
+@cli_entry
+def main(argv=None) -> None:
+    args, module = parse_args(argv)
+    run_grid(args, module)
+
+
+if __name__ == "__main__":
+    main()
