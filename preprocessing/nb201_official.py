@@ -1,0 +1,411 @@
+"""Convert the official NAS-Bench-201 / NATS-Bench topology files into a :class:`Benchmark`.
+
+Accepted inputs (all hold the same per-architecture records, see below):
+
+* ``NAS-Bench-201-v1_0-e61699.pth`` / ``NAS-Bench-201-v1_1-096897.pth`` (``--pth``): a
+  ``torch.save``'d dict ``{'meta_archs': [15625 arch strings], 'arch2infos': {index: {'less':
+  record, 'full': record}}, 'evaluated_indexes': ...}``; ``'full'`` is the 200-epoch schedule.
+  Both the 2020 legacy torch format and the newer zip format are read.
+* a NATS-Bench topology directory ``NATS-tss-v1_0-3ffb9-simple/`` (or ``-full/``) (``--nats-dir``):
+  ``meta.pickle.pbz2`` (bz2-compressed pickle with ``meta_archs``) plus one
+  ``{index:06d}.pickle.pbz2`` per architecture holding ``{'12': record, '200': record}``.
+* the single NATS file ``NATS-tss-v1_0-3ffb9.pickle.pbz2`` (``--nats-file``): like the ``.pth``
+  dict, with ``{'12': record, '200': record}`` per architecture.
+
+A record is the state dict of the official ``ArchResults``: ``{'arch_index', 'arch_str',
+'dataset_seed': {run: [seeds]}, 'all_results': {(run, seed): trial}}`` where a trial (the state of
+``ResultsCount``) has ``epochs``, ``eval_acc1es`` (``'<split>@<epoch>' -> accuracy %``),
+``train_times`` (``epoch -> seconds``), ``params`` (MB) and ``flop`` (M). Runs are
+``cifar10-valid`` (train 25k / ``x-valid`` 25k / ``ori-test`` 10k), ``cifar10`` (train+valid /
+``ori-test``), ``cifar100`` and ``ImageNet16-120`` (``x-valid`` / ``x-test`` halves of the test set).
+
+Mapping onto our datasets -- the same semantics as the embedded table
+(:mod:`preprocessing.nb201_table`); all numbers are at the final epoch (``epochs - 1``, i.e.
+``@199``) of the 200-epoch run, accuracies in percent:
+
+============== ================================ ============================ ==========================
+dataset        valid_mean / valid_seeds         test_mean                    train_time_s, params_mb
+============== ================================ ============================ ==========================
+cifar10        cifar10-valid ``x-valid``        cifar10 ``ori-test``         cifar10-valid run
+cifar100       cifar100 ``x-valid``             cifar100 ``x-test``          cifar100 run
+ImageNet16-120 ImageNet16-120 ``x-valid``       ImageNet16-120 ``x-test``    ImageNet16-120 run
+============== ================================ ============================ ==========================
+
+Means are over the seeds the file lists for that run; ``valid_seeds`` has one column per seed
+in ascending order (777, 888, 999 in the official files), NaN where an architecture lacks that
+seed. ``train_time_s`` is the sum of the per-epoch training times of the run (the official
+``train-all-time``), averaged over seeds; NaN where the file stores no times. Per-dataset
+extras: ``params_mb``, ``flops_m``, ``time_per_epoch_s`` and, for cifar10, ``cifar10_valid_test_mean``
+(cifar10-valid's ``ori-test``). ``Benchmark.extra['measured']`` marks the architectures the file
+has results for (all 15,625 in the official files).
+
+Safety: these files are pickles, and unpickling an untrusted pickle can run code. We never call
+``pickle.load``/``torch.load`` on them; :class:`_RestrictedUnpickler` builds only plain
+containers, numbers and numpy scalars and refuses any other class the file names. Trained weights
+(tensors) are skipped without being read. Still, only convert files from the official release.
+
+Memory: the official API keeps every trial as objects and deep-copies them (~28 GB for the
+``.pth``). We unpickle the plain dict only, keep just the final-epoch numbers in (15625,) arrays
+and drop each architecture's record as soon as it is read. For a ``.pth`` or the single NATS
+file the peak is the size of the unpickled plain dict; a NATS directory is read one
+architecture at a time and needs only the memory of one record. Measured on synthetic files in
+the official layout (200-epoch ``full`` + 12-epoch ``less`` records, 4 runs x 3 seeds each, see
+``tests/test_nb201_official.py``): peak RSS figures are in the project report of this module.
+"""
+from __future__ import annotations
+
+import argparse
+import bz2
+import codecs
+import collections
+import pickle
+import resource
+import zipfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from preprocessing.benchmark_table import Benchmark, MetricTable
+from preprocessing.errors import InputError, cli_entry
+from preprocessing.nasbench201 import N_ARCHS, arch_strings
+
+DEFAULT_OUT = Path("data/cache/nb201_official.npz")
+PICKLE_EXT = ".pickle.pbz2"
+FULL_RUN_KEYS = ("full", "200")  # the 200-epoch record: NB201 .pth calls it 'full', NATS '200'
+LEGACY_TORCH_MAGIC = 0x1950A86A20F9469CFC6C  # first pickle of a pre-zip torch.save file
+
+# our dataset -> (file run, split) for valid and test, and the run whose cost/size we report
+VALID_SOURCE = {"cifar10": ("cifar10-valid", "x-valid"), "cifar100": ("cifar100", "x-valid"),
+                "ImageNet16-120": ("ImageNet16-120", "x-valid")}
+TEST_SOURCE = {"cifar10": ("cifar10", "ori-test"), "cifar100": ("cifar100", "x-test"),
+               "ImageNet16-120": ("ImageNet16-120", "x-test")}
+CIFAR10_VALID_TEST = ("cifar10-valid", "ori-test")
+
+
+def _skip_tensor(*args, **kwargs) -> None:
+    """Stands in for torch's tensor/storage rebuild functions: trained weights are not needed."""
+    return None
+
+
+def _numpy_multiarray(name: str):
+    from numpy._core import multiarray
+
+    return getattr(multiarray, name)
+
+
+_ALLOWED_GLOBALS = {
+    ("collections", "OrderedDict"): lambda: collections.OrderedDict,
+    ("builtins", "set"): lambda: set,
+    ("__builtin__", "set"): lambda: set,
+    ("builtins", "frozenset"): lambda: frozenset,
+    ("__builtin__", "frozenset"): lambda: frozenset,
+    ("_codecs", "encode"): lambda: codecs.encode,  # how protocol-2 pickles spell bytes
+    ("numpy", "dtype"): lambda: np.dtype,
+    ("numpy", "ndarray"): lambda: np.ndarray,
+    ("numpy.core.multiarray", "scalar"): lambda: _numpy_multiarray("scalar"),
+    ("numpy._core.multiarray", "scalar"): lambda: _numpy_multiarray("scalar"),
+    ("numpy.core.multiarray", "_reconstruct"): lambda: _numpy_multiarray("_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"): lambda: _numpy_multiarray("_reconstruct"),
+}
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    """Unpickles plain data only; tensors become None, any other class is an InputError."""
+
+    def __init__(self, file, source: Path):
+        super().__init__(file)
+        self.source = source
+
+    def find_class(self, module: str, name: str):
+        if (module, name) in _ALLOWED_GLOBALS:
+            return _ALLOWED_GLOBALS[(module, name)]()
+        if module == "torch" or module.startswith("torch."):
+            return _skip_tensor
+        raise InputError(f"{self.source} names the Python object {module}.{name}, which a NAS-Bench-201 file "
+                         f"does not contain; refusing to unpickle it (is this the official file?)")
+
+    def persistent_load(self, pid):
+        return None  # a torch storage (trained weights): skipped unread
+
+
+def _unpickle(stream, source: Path):
+    return _RestrictedUnpickler(stream, source).load()
+
+
+@contextmanager
+def _read_errors(path: Path, what: str) -> Iterator[None]:
+    """Turn the many ways a damaged pickle fails into one InputError naming the file."""
+    try:
+        yield
+    except InputError:
+        raise
+    except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, KeyError, IndexError,
+            AttributeError, zipfile.BadZipFile, MemoryError) as exc:
+        raise InputError(f"{path} is not a readable {what} (corrupt or truncated: "
+                         f"{type(exc).__name__}: {exc}); download it again") from None
+
+
+def _require_file(path: Path, what: str) -> None:
+    if not path.is_file():
+        raise InputError(f"{what} {path} does not exist (or is not a file)")
+
+
+def read_torch_pickle(path: Path) -> object:
+    """The object in a ``torch.save`` file (legacy or zip format), tensors replaced by None."""
+    _require_file(path, "NAS-Bench-201 file")
+    with _read_errors(path, "torch.save file"):
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                names = [n for n in archive.namelist() if n == "data.pkl" or n.endswith("/data.pkl")]
+                if not names:
+                    raise InputError(f"{path} is a zip archive without data.pkl, not a torch.save file")
+                with archive.open(names[0]) as stream:
+                    return _unpickle(stream, path)
+        with open(path, "rb") as stream:
+            if _unpickle(stream, path) != LEGACY_TORCH_MAGIC:
+                raise InputError(f"{path} is not a torch.save file (wrong magic number); "
+                                 f"pass the official NAS-Bench-201-v1_*.pth")
+            _unpickle(stream, path)  # protocol version
+            _unpickle(stream, path)  # sys info
+            return _unpickle(stream, path)
+
+
+def read_bz2_pickle(path: Path) -> object:
+    """The object in a NATS-Bench ``*.pickle.pbz2`` file."""
+    _require_file(path, "NATS-Bench file")
+    with _read_errors(path, "NATS-Bench .pickle.pbz2 file"), bz2.open(path, "rb") as stream:
+        return _unpickle(stream, path)
+
+
+def _get(mapping, key, where: str):
+    """``mapping[key]``; InputError naming where the missing key was expected."""
+    if not isinstance(mapping, dict):
+        raise InputError(f"{where}: expected a dict, found {type(mapping).__name__}")
+    try:
+        return mapping[key]
+    except KeyError:
+        shown = ", ".join(repr(k) for k in list(mapping)[:8])
+        raise InputError(f"{where}: missing key {key!r} (has {shown})") from None
+
+
+class _FinalNumbers:
+    """Accumulates the final-epoch numbers of every architecture into (n,) arrays."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.measured = np.zeros(n, dtype=bool)
+        self.columns: dict[str, dict[str, np.ndarray]] = {}
+        self.valid_seeds: dict[str, dict[int, np.ndarray]] = {ds: {} for ds in VALID_SOURCE}
+
+    def _put(self, dataset: str, column: str, index: int, value: float) -> None:
+        table = self.columns.setdefault(dataset, {})
+        if column not in table:
+            table[column] = np.full(self.n, np.nan)
+        table[column][index] = value
+
+    def add(self, index: int, record: dict, where: str) -> None:
+        """Read one architecture's 200-epoch record (an ``ArchResults`` state dict)."""
+        trials = _get(record, "all_results", where)
+        seeds_of = _get(record, "dataset_seed", where)
+        for ds, (run, split) in VALID_SOURCE.items():
+            seeds = list(_get(seeds_of, run, f"{where} dataset_seed"))
+            if not seeds:
+                raise InputError(f"{where}: run {run!r} lists no seeds")
+            valid, times, params, flops = [], [], [], []
+            for seed in seeds:
+                trial = _get(trials, (run, seed), f"{where} all_results")
+                trial_where = f"{where} {run} seed {seed}"
+                valid.append(_final_accuracy(trial, split, trial_where))
+                self._seed_column(ds, seed)[index] = valid[-1]
+                times.append(_train_time(trial, trial_where))
+                params.append(float(_get(trial, "params", trial_where)))
+                flops.append(float(_get(trial, "flop", trial_where)))
+            test_run, test_split = TEST_SOURCE[ds]
+            epochs = int(_get(trials[(run, seeds[0])], "epochs", where))
+            self._put(ds, "valid_mean", index, np.mean(valid))
+            self._put(ds, "test_mean", index, _seed_mean(trials, seeds_of, test_run, test_split, where))
+            self._put(ds, "train_time_s", index, np.mean(times))
+            self._put(ds, "time_per_epoch_s", index, np.mean(times) / epochs)
+            self._put(ds, "params_mb", index, np.mean(params))
+            self._put(ds, "flops_m", index, np.mean(flops))
+        self._put("cifar10", "cifar10_valid_test_mean", index, _seed_mean(trials, seeds_of, *CIFAR10_VALID_TEST, where))
+        self.measured[index] = True
+
+    def _seed_column(self, dataset: str, seed: int) -> np.ndarray:
+        columns = self.valid_seeds[dataset]
+        if seed not in columns:
+            columns[seed] = np.full(self.n, np.nan)
+        return columns[seed]
+
+    def tables(self) -> dict[str, MetricTable]:
+        if not self.measured.any():
+            raise InputError("the file holds no architecture results")
+        tables = {}
+        for ds in VALID_SOURCE:
+            cols = dict(self.columns[ds])
+            seeds = self.valid_seeds[ds]
+            tables[ds] = MetricTable(
+                valid_mean=cols.pop("valid_mean"), test_mean=cols.pop("test_mean"),
+                train_time_s=cols.pop("train_time_s"),
+                valid_seeds=np.stack([seeds[s] for s in sorted(seeds)], axis=1), extra=cols)
+        return tables
+
+
+def _final_accuracy(trial: dict, split: str, where: str) -> float:
+    epochs = int(_get(trial, "epochs", where))
+    return float(_get(_get(trial, "eval_acc1es", where), f"{split}@{epochs - 1}", f"{where} eval_acc1es"))
+
+
+def _seed_mean(trials: dict, seeds_of: dict, run: str, split: str, where: str) -> float:
+    seeds = _get(seeds_of, run, f"{where} dataset_seed")
+    return float(np.mean([_final_accuracy(_get(trials, (run, s), f"{where} all_results"), split,
+                                          f"{where} {run} seed {s}") for s in seeds]))
+
+
+def _train_time(trial: dict, where: str) -> float:
+    """Seconds to train all epochs (official ``train-all-time``); NaN when the file has no times."""
+    times = _get(trial, "train_times", where)
+    if times is None:
+        return float("nan")
+    epochs = int(_get(trial, "epochs", where))
+    return float(sum(_get(times, epoch, f"{where} train_times") for epoch in range(epochs)))
+
+
+def _full_record(per_arch: dict, where: str) -> dict:
+    for key in FULL_RUN_KEYS:
+        if isinstance(per_arch, dict) and key in per_arch:
+            return per_arch[key]
+    return _get(per_arch, FULL_RUN_KEYS[0], where)  # raises the InputError naming what is there
+
+
+def _check_meta_archs(meta_archs, source: Path) -> np.ndarray:
+    if not isinstance(meta_archs, list) or len(meta_archs) != N_ARCHS:
+        size = len(meta_archs) if isinstance(meta_archs, list) else type(meta_archs).__name__
+        raise InputError(f"{source}: meta_archs has {size} entries, the NAS-Bench-201 topology space has "
+                         f"{N_ARCHS} (is this a NATS size-space file?)")
+    official = arch_strings()
+    if meta_archs != official:
+        first = next(i for i, (a, b) in enumerate(zip(meta_archs, official)) if a != b)
+        raise InputError(f"{source}: meta_archs[{first}] is {meta_archs[first]!r}, the official index order has "
+                         f"{official[first]!r}")
+    return np.asarray(meta_archs, dtype=str)
+
+
+def _convert(meta_archs, records: Iterable[tuple[int, dict]], total: int, source: Path, label: str,
+             progress: bool) -> Benchmark:
+    from tqdm import tqdm
+
+    strings = _check_meta_archs(meta_archs, source)
+    numbers = _FinalNumbers(N_ARCHS)
+    for index, per_arch in tqdm(records, total=total, desc=f"reading {source.name}", unit="arch",
+                                disable=not progress):
+        where = f"{source}: architecture {index}"
+        if not isinstance(index, int) or not 0 <= index < N_ARCHS:
+            raise InputError(f"{source}: architecture key {index!r} is not an index in 0..{N_ARCHS - 1}")
+        record = _full_record(per_arch, where)
+        arch_str = record.get("arch_str") if isinstance(record, dict) else None
+        if arch_str is not None and arch_str != strings[index]:
+            raise InputError(f"{where} is {arch_str!r} but meta_archs[{index}] is {strings[index]!r}")
+        numbers.add(index, record, where)
+    bench = Benchmark(space="nb201", arch_strings=strings, datasets=numbers.tables(),
+                      extra={"measured": numbers.measured}, source=f"{label} {source.name}")
+    return bench
+
+
+def _drain(arch2infos: dict) -> Iterator[tuple[int, dict]]:
+    """Yield and remove the records one by one, so each is freed once it has been read."""
+    for index in sorted(arch2infos, key=lambda k: (not isinstance(k, int), str(k))):
+        yield index, arch2infos.pop(index)
+
+
+def _convert_whole(data, source: Path, label: str, progress: bool) -> Benchmark:
+    where = f"{source} (top-level dict)"
+    meta_archs = _get(data, "meta_archs", where)
+    arch2infos = _get(data, "arch2infos", where)
+    if not isinstance(arch2infos, dict):
+        raise InputError(f"{where}: arch2infos is a {type(arch2infos).__name__}, expected a dict")
+    data.clear()  # keep only arch2infos alive; it empties as it is read
+    return _convert(meta_archs, _drain(arch2infos), len(arch2infos), source, label, progress)
+
+
+def convert_pth(path: str | Path, progress: bool = False) -> Benchmark:
+    """``NAS-Bench-201-v1_[01]-*.pth`` -> Benchmark (see the module docstring for the mapping)."""
+    path = Path(path)
+    return _convert_whole(read_torch_pickle(path), path, "NAS-Bench-201", progress)
+
+
+def convert_nats_file(path: str | Path, progress: bool = False) -> Benchmark:
+    """``NATS-tss-v1_0-3ffb9.pickle.pbz2`` (the single-file form) -> Benchmark."""
+    path = Path(path)
+    return _convert_whole(read_bz2_pickle(path), path, "NATS-Bench tss", progress)
+
+
+def _arch_files(directory: Path) -> dict[int, Path]:
+    files = {}
+    for path in directory.glob(f"*{PICKLE_EXT}"):
+        stem = path.name[: -len(PICKLE_EXT)]
+        if stem.isdigit():
+            files[int(stem)] = path
+    return files
+
+
+def convert_nats_dir(directory: str | Path, progress: bool = False) -> Benchmark:
+    """A ``NATS-tss-v1_0-3ffb9-simple/`` (or ``-full/``) directory -> Benchmark, one file at a time."""
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise InputError(f"NATS-Bench directory {directory} does not exist (or is not a directory)")
+    meta = read_bz2_pickle(directory / f"meta{PICKLE_EXT}")
+    files = _arch_files(directory)
+    if not files:
+        raise InputError(f"{directory} has no <index>{PICKLE_EXT} architecture files")
+    records = ((index, read_bz2_pickle(files[index])) for index in sorted(files))
+    return _convert(_get(meta, "meta_archs", f"{directory / ('meta' + PICKLE_EXT)}"), records, len(files),
+                    directory, "NATS-Bench tss", progress)
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, MiB (Linux reports ru_maxrss in KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m preprocessing.nb201_official",
+        description="Convert the official NAS-Bench-201 .pth or NATS-Bench topology files into a compact "
+                    ".npz table (final-epoch accuracies, train time, params) usable with --table. "
+                    "The inputs are pickles and unpickling can run code: this converter only builds plain "
+                    "data and refuses any other object, but only convert files from the official release.")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--pth", type=Path, help="NAS-Bench-201-v1_0-e61699.pth or NAS-Bench-201-v1_1-096897.pth")
+    source.add_argument("--nats-dir", type=Path,
+                        help="NATS-tss-v1_0-3ffb9-simple/ (or -full/) directory: meta.pickle.pbz2 + one file per arch")
+    source.add_argument("--nats-file", type=Path, help="single-file NATS-tss-v1_0-3ffb9.pickle.pbz2")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
+                        help=f"output .npz (written atomically; default {DEFAULT_OUT})")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+@cli_entry
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.out.suffix != ".npz":
+        raise InputError(f"--out {args.out} must end in .npz")
+    progress = not args.no_progress
+    if args.pth is not None:
+        bench = convert_pth(args.pth, progress)
+    elif args.nats_dir is not None:
+        bench = convert_nats_dir(args.nats_dir, progress)
+    else:
+        bench = convert_nats_file(args.nats_file, progress)
+    bench.save(args.out)
+    measured = int(bench.extra["measured"].sum())
+    no_time = int(np.isnan(bench.metrics("cifar10").train_time_s[bench.extra["measured"]]).sum())
+    print(f"wrote {args.out}: {measured}/{len(bench)} architectures with results "
+          f"({', '.join(bench.datasets)}); {no_time} without train times; peak RSS {peak_rss_mib():.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
