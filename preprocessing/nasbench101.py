@@ -60,13 +60,16 @@ _TRIU_ROWS, _TRIU_COLS = np.triu_indices(MAX_VERTICES, k=1)
 _FILLER_OP = CANDIDATE_OPS[0]  # op given to the isolated vertices :meth:`Cell.padded` adds
 
 
-def hash_label(op: str) -> int:
-    """The official hash label of an op name: input -1, output -2, candidate ops 0, 1, 2."""
-    if op == INPUT:
-        return -1
-    if op == OUTPUT:
-        return -2
-    return CANDIDATE_OPS.index(op)
+def hash_labels(op_codes) -> np.ndarray:
+    """Op codes (indices into :data:`OPS`) -> official hash labels: input -1, output -2, candidates 0, 1, 2."""
+    op_codes = np.asarray(op_codes, dtype=np.int64)
+    return np.where(op_codes == 0, -1, np.where(op_codes == len(OPS) - 1, -2, op_codes - 1))
+
+
+def op_codes_from_labels(labels) -> np.ndarray:
+    """Inverse of :func:`hash_labels`."""
+    labels = np.asarray(labels, dtype=np.int64)
+    return np.where(labels == -1, 0, np.where(labels == -2, len(OPS) - 1, labels + 1)).astype(np.int8)
 
 
 def module_hash_of(matrix: np.ndarray, labels) -> str:
@@ -237,7 +240,7 @@ class Cell:
     def module_hash(self) -> str:
         """The official 32-hex NAS-Bench-101 module hash (computed on the pruned cell)."""
         cell = self.validate()
-        return module_hash_of(cell.matrix, [hash_label(op) for op in cell.ops])
+        return module_hash_of(cell.matrix, hash_labels(cell.op_codes()))
 
     def padded(self) -> "Cell":
         """An equivalent 7-vertex cell: isolated vertices (op conv3x3) inserted before the output.

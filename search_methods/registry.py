@@ -9,4 +9,9 @@ is a one-line summary shown by ``--help``. Adding a method = one module + one li
 METHODS = {
     "random": "search_methods.random_search",
     "evolution": "search_methods.evolution",
+    "weaknas": "search_methods.weaknas",
+    "weaknas_ei": "search_methods.weaknas",
+    "agnet": "search_methods.agnet_search",
+    "gmae": "search_methods.gmae_search",
+    "gmae_evo": "search_methods.gmae_search",
 }

@@ -7,7 +7,9 @@ Every run writes one JSON log (see :mod:`search_methods.results`) to
 ``<out>/<protocol>/nb201/<dataset>/<method>/seed_<k>.json``. A grid is resumable: a seed whose log
 exists with the same config is skipped (``--overwrite`` reruns it). Runs are spread over
 ``--workers`` processes, one torch thread each. Method-specific flags are listed by
-``--method NAME --help``.
+``--method NAME --help``. ``--time-per-query epochs12`` charges 12 epochs of the table's per-epoch
+time per query instead of the full training time (arch2vec's NB201 cifar10 protocol); when the
+flag is not given it is left out of the run config, so logs written before it existed stay valid.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from search_methods.oracle import SIGNALS, BudgetExhausted, Oracle
 from search_methods.registry import METHODS
 
 DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
+TIME_PER_QUERY = ("table", "epochs12")
 # Flags that describe the grid rather than a run; everything else is the run's config.
 GRID_FLAGS = ("datasets", "seeds", "workers", "out", "overwrite", "quiet")
 
@@ -73,6 +76,10 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
     parser.add_argument("--signal", choices=SIGNALS, default="mean",
                         help="search signal: 'mean' = seed-mean validation accuracy (P150); 'seed' = one random "
                              "training seed per architecture (arch2vec / WeakNAS protocols)")
+    parser.add_argument("--time-per-query", choices=TIME_PER_QUERY, default=argparse.SUPPRESS,
+                        help="simulated cost of one query: 'table' = the table's full training time (default; "
+                             "NB201: 200 epochs); 'epochs12' = 12 x the table's per-epoch time (arch2vec's NB201 "
+                             "cifar10 protocol; needs a time_per_epoch_s column, NB201 has it for cifar10 only)")
     parser.add_argument("--table", default=None,
                         help="search a different table: a converted .npz (official NB201/NATS files, see "
                              "preprocessing.nb201_official) or your own CSV of NB201 cells (arch,valid_acc,test_acc"
@@ -112,6 +119,18 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
     return args, module
 
 
+def simulated_time_per_query(bench, dataset: str, mode: str):
+    """The oracle's ``time_per_query`` for ``--time-per-query``: None = the table's training time."""
+    if mode == "table":
+        return None
+    per_epoch = bench.metrics(dataset).extra.get("time_per_epoch_s")
+    if per_epoch is None:
+        raise InputError(f"--time-per-query {mode} needs per-epoch times, which the {dataset} table lacks; "
+                         f"use --time-per-query table")
+    epochs = int(mode.removeprefix("epochs"))
+    return lambda key: epochs * float(per_epoch[key])
+
+
 def run_config(args) -> dict:
     return {k: v for k, v in sorted(vars(args).items()) if k not in GRID_FLAGS}
 
@@ -140,7 +159,9 @@ def run_one(args, module, context, dataset: str, seed: int) -> dict:
         sys.modules["torch"].manual_seed(seed)
     space = _WORKER["space"]
     oracle = Oracle(_WORKER["bench"], dataset, signal=args.signal, rng=np.random.default_rng([seed, 1]),
-                    max_queries=args.queries, max_time_s=args.time_budget, to_string=space.to_string)
+                    max_queries=args.queries, max_time_s=args.time_budget, to_string=space.to_string,
+                    time_per_query=simulated_time_per_query(_WORKER["bench"], dataset,
+                                                            getattr(args, "time_per_query", "table")))
     start = time.perf_counter()
     try:
         module.search(space, oracle, np.random.default_rng(seed), args, context)
@@ -188,6 +209,7 @@ def run_grid(args, module) -> list[dict]:
     bench = load_benchmark(args.table)
     for dataset in args.datasets:
         bench.metrics(dataset)  # unknown dataset -> InputError before any work
+        simulated_time_per_query(bench, dataset, getattr(args, "time_per_query", "table"))
     seeds = parse_seeds(args.seeds)
     space = NB201Space(allowed=bench.extra.get("measured"))
     jobs = pending_jobs(args, args.datasets, seeds)

@@ -31,6 +31,8 @@ RUNS = {"cifar10-valid": ("x-valid", "ori-test"), "cifar10": ("ori-test",),
 SPLIT_CODE = {"x-valid": 0.1, "x-test": 0.2, "ori-test": 0.3}
 RUN_CODE = {"cifar10-valid": 1, "cifar10": 2, "cifar100": 3, "ImageNet16-120": 4}
 INDICES = (0, 7, 6111, 15624)
+STRINGS = arch_strings()  # official order, built once (takes a noticeable fraction of a second)
+TEST_EPOCHS = 20  # the official full run has 200; fewer keep the tests fast, the reader uses the "epochs" field
 
 
 def final_accuracy(index: int, run: str, seed: int, split: str) -> float:
@@ -76,8 +78,8 @@ def seeds_of(index: int) -> tuple[int, ...]:
     return (777, 888) if index % 2 else (777, 888, 999)  # some archs have 2 seeds, as in the real files
 
 
-def pth_dict(indices=INDICES, full_epochs: int = 200) -> dict:
-    strings = arch_strings()
+def pth_dict(indices=INDICES, full_epochs: int = TEST_EPOCHS) -> dict:
+    strings = STRINGS
     return {
         "meta_archs": strings, "total_archs": N_ARCHS,
         "arch2infos": {i: {"less": arch_results(i, strings[i], 12, seeds=(111,)),
@@ -86,32 +88,32 @@ def pth_dict(indices=INDICES, full_epochs: int = 200) -> dict:
     }
 
 
-def write_pth(path: Path, indices=INDICES, legacy: bool = True, full_epochs: int = 200) -> Path:
+def write_pth(path: Path, indices=INDICES, legacy: bool = True, full_epochs: int = TEST_EPOCHS) -> Path:
     """NAS-Bench-201-v1_*.pth layout; legacy=True is the 2020 pre-zip torch.save format."""
     torch.save(pth_dict(indices, full_epochs), path, _use_new_zipfile_serialization=not legacy, pickle_protocol=2)
     return path
 
 
 def write_pbz2(path: Path, obj) -> Path:
-    with bz2.open(path, "wb") as f:
+    with bz2.open(path, "wb", compresslevel=1) as f:
         pickle.dump(obj, f, protocol=4)
     return path
 
 
-def write_nats_dir(directory: Path, indices=INDICES) -> Path:
+def write_nats_dir(directory: Path, indices=INDICES, full_epochs: int = TEST_EPOCHS) -> Path:
     directory.mkdir()
-    strings = arch_strings()
+    strings = STRINGS
     write_pbz2(directory / "meta.pickle.pbz2", {"meta_archs": strings, "total_archs": N_ARCHS,
                                                "arch2infos": None, "evaluated_indexes": set()})
     for i in indices:
         write_pbz2(directory / f"{i:06d}.pickle.pbz2", collections.OrderedDict(
-            [("12", arch_results(i, strings[i], 12, seeds=(111,))), ("200", arch_results(i, strings[i], 200, seeds_of(i)))]))
+            [("12", arch_results(i, strings[i], 12, seeds=(111,))), ("200", arch_results(i, strings[i], full_epochs, seeds_of(i)))]))
     return directory
 
 
-def check_values(bench: Benchmark, indices=INDICES) -> None:
+def check_values(bench: Benchmark, indices=INDICES, full_epochs: int = TEST_EPOCHS) -> None:
     assert bench.space == "nb201" and len(bench) == N_ARCHS
-    assert bench.arch_strings.tolist() == arch_strings()
+    assert bench.arch_strings.tolist() == STRINGS
     measured = np.zeros(N_ARCHS, dtype=bool)
     measured[list(indices)] = True
     np.testing.assert_array_equal(bench.extra["measured"], measured)
@@ -126,7 +128,7 @@ def check_values(bench: Benchmark, indices=INDICES) -> None:
             assert np.isnan(mt.valid_seeds[i, len(seeds):]).all()
             assert mt.valid_mean[i] == pytest.approx(np.mean(per_seed))
             assert mt.test_mean[i] == pytest.approx(np.mean([final_accuracy(i, test_run, s, test_split) for s in seeds]))
-            assert mt.train_time_s[i] == pytest.approx(200 * epoch_time(i, run))
+            assert mt.train_time_s[i] == pytest.approx(full_epochs * epoch_time(i, run))
             assert mt.extra["params_mb"][i] == pytest.approx(0.1 + i / 100000 + RUN_CODE[run] / 1000)
         unmeasured = ~measured
         assert np.isnan(mt.valid_mean[unmeasured]).all() and np.isnan(mt.test_mean[unmeasured]).all()
@@ -141,8 +143,14 @@ def pth_legacy(tmp_path_factory) -> Path:
     return write_pth(tmp_path_factory.mktemp("pth") / "NAS-Bench-201-v1_0-e61699.pth")
 
 
-def test_pth_legacy_format_values_land_in_their_rows(pth_legacy):
-    check_values(convert_pth(pth_legacy))
+def test_pth_legacy_format_values_land_in_their_rows(tmp_path):
+    """The 2020 format with the official 200 epochs; the lean and the fast reader agree exactly."""
+    path = write_pth(tmp_path / "NAS-Bench-201-v1_0-e61699.pth", full_epochs=200)
+    lean, fast = convert_pth(path), convert_pth(path, lean=False)
+    check_values(lean, full_epochs=200)
+    for ds in lean.datasets:
+        for col in ("valid_mean", "test_mean", "train_time_s", "valid_seeds"):
+            np.testing.assert_array_equal(getattr(lean.metrics(ds), col), getattr(fast.metrics(ds), col))
 
 
 def test_pth_zip_format_and_npz_round_trip(tmp_path):
@@ -199,10 +207,10 @@ def _bad_pth_files(tmp_path: Path, good: Path) -> dict[str, Path]:
     del no_key["arch2infos"][3]["full"]["all_results"][("cifar100", 777)]["eval_acc1es"]["x-valid@4"]
     files["missing_key"] = tmp_path / "missing_key.pth"
     torch.save(no_key, files["missing_key"])
-    no_arch2infos = {"meta_archs": arch_strings()}
+    no_arch2infos = {"meta_archs": STRINGS}
     files["no_arch2infos"] = tmp_path / "no_arch2infos.pth"
     torch.save(no_arch2infos, files["no_arch2infos"])
-    wrong_space = {"meta_archs": arch_strings()[:100], "arch2infos": {}, "evaluated_indexes": []}
+    wrong_space = {"meta_archs": STRINGS[:100], "arch2infos": {}, "evaluated_indexes": []}
     files["wrong_space"] = tmp_path / "sss.pth"
     torch.save(wrong_space, files["wrong_space"])
     return files
@@ -259,8 +267,8 @@ def test_pickle_naming_other_objects_is_refused(tmp_path):
 
 def test_weights_in_full_archive_are_skipped(tmp_path):
     """NATS ``-full`` archives keep trained weights (tensors) in each trial: they become None."""
-    strings = arch_strings()
-    record = arch_results(9, strings[9], 200, seeds_of(9))
+    strings = STRINGS
+    record = arch_results(9, strings[9], TEST_EPOCHS, seeds_of(9))
     for result in record["all_results"].values():
         result["net_state_dict"] = collections.OrderedDict(w=torch.ones(3))
     directory = write_nats_dir(tmp_path / "nats", indices=())

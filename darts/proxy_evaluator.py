@@ -1,0 +1,172 @@
+"""A cheap, real evaluator for search in the DARTS space: train a small proxy network, report accuracy.
+
+Interface for search code::
+
+    from darts.proxy_evaluator import ProxyConfig, ProxyEvaluator
+    evaluator = ProxyEvaluator(ProxyConfig(dataset="fashion_mnist", epochs=3), cache_path="data/cache/proxy.json")
+    results = evaluator.evaluate([genotype_a, genotype_b])   # -> [(valid_acc_percent, train_seconds), ...]
+
+``genotypes`` may be :class:`~preprocessing.darts_space.Genotype` values, 4-field sequences or
+genotype strings; they are validated first (InputError names a bad one). Each distinct genotype is
+trained once: a :class:`~darts.model.NetworkCIFAR` with ``config.layers`` cells and
+``config.channels`` channels, no auxiliary head, SGD + cosine schedule, on a seeded
+``train_size`` / ``valid_size`` split of the dataset's *training* images (the test split is never
+used), and scored by validation accuracy (percent). The seconds are the real wall time of that
+training + validation on one CPU thread.
+
+Work runs in ``workers`` processes (spawned, one torch thread each; default: all cores), and every
+result is stored in the JSON cache (written atomically after each finished genotype, keyed by
+:func:`~preprocessing.darts_space.genotype_to_string`) so repeated queries and interrupted searches
+cost nothing. A cache belongs to one :class:`ProxyConfig`; opening it with another config is
+refused. With a fixed config, results are deterministic on CPU (same seed for every genotype).
+"""
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm import tqdm
+
+from darts.data import DATASETS, BatchLoader, ImageArrays, load_dataset
+from darts.model import NetworkCIFAR
+from darts.train import run_epoch
+from preprocessing.darts_space import genotype_from_string, genotype_to_string, validate_genotype
+from preprocessing.errors import InputError
+from preprocessing.io_utils import atomic_write_json
+
+
+@dataclass(frozen=True)
+class ProxyConfig:
+    """Proxy training settings (all plain values; they identify a cache file)."""
+
+    dataset: str = "fashion_mnist"  # fashion_mnist or digits (any name in darts.data.DATASETS works)
+    data_path: str | None = None  # None: the dataset's default location
+    channels: int = 8
+    layers: int = 5
+    epochs: int = 3
+    batch_size: int = 64
+    lr: float = 0.05
+    weight_decay: float = 3e-4
+    train_size: int = 2000
+    valid_size: int = 1000
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.dataset not in DATASETS:
+            raise InputError(f"unknown proxy dataset {self.dataset!r}; known: {', '.join(DATASETS)}")
+        for name in ("channels", "layers", "epochs", "batch_size", "train_size", "valid_size"):
+            if getattr(self, name) < 1:
+                raise InputError(f"proxy {name} must be positive, got {getattr(self, name)}")
+        if self.channels % 2:
+            raise InputError(f"proxy channels must be even, got {self.channels}")
+
+
+@lru_cache(maxsize=2)
+def _proxy_split(config: ProxyConfig) -> tuple[ImageArrays, ImageArrays, tuple, tuple]:
+    """(train, valid, mean, std) for ``config``; cached per process since every genotype reuses it."""
+    data = load_dataset(config.dataset, config.data_path, train=True)
+    if config.train_size + config.valid_size > len(data):
+        raise InputError(f"proxy train_size + valid_size = {config.train_size + config.valid_size} exceeds the "
+                         f"{len(data)} training images of {config.dataset}")
+    order = np.random.default_rng(config.seed).permutation(len(data))
+    train = data.subset(order[:config.train_size])
+    valid = data.subset(order[config.train_size:config.train_size + config.valid_size])
+    mean, std = train.channel_stats()
+    return train, valid, mean, std
+
+
+def train_proxy(genotype_string: str, config: ProxyConfig) -> tuple[float, float]:
+    """Train one genotype's proxy network; returns (validation accuracy %, wall seconds)."""
+    start = time.perf_counter()
+    train, valid, mean, std = _proxy_split(config)
+    torch.manual_seed(config.seed)
+    model = NetworkCIFAR(genotype_from_string(genotype_string), config.channels, train.num_classes, config.layers,
+                         auxiliary=False, in_channels=train.images.shape[1])
+    optimizer = torch.optim.SGD(model.parameters(), config.lr, momentum=0.9, weight_decay=config.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
+    train_loader = BatchLoader(train, config.batch_size, mean, std, shuffle=True, seed=config.seed)
+    criterion = nn.CrossEntropyLoss()
+    for epoch in range(config.epochs):
+        train_loader.set_epoch(epoch)
+        run_epoch(model, train_loader, criterion, optimizer, grad_clip=5.0)
+        scheduler.step()
+    _, accuracy = run_epoch(model, BatchLoader(valid, 256, mean, std), criterion)
+    return accuracy, time.perf_counter() - start
+
+
+def _init_worker() -> None:
+    torch.set_num_threads(1)
+
+
+def _train_job(job: tuple[str, ProxyConfig]) -> tuple[str, float, float]:
+    genotype_string, config = job
+    accuracy, seconds = train_proxy(genotype_string, config)
+    return genotype_string, accuracy, seconds
+
+
+class ProxyEvaluator:
+    """``evaluate(genotypes) -> [(valid_acc %, seconds)]`` with a persistent JSON cache."""
+
+    def __init__(self, config: ProxyConfig = ProxyConfig(), cache_path=None, workers: int | None = None,
+                 progress: bool = True):
+        config.check()
+        self.config = config
+        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.progress = progress
+        self.cache_path = Path(cache_path) if cache_path is not None else None
+        self.results: dict[str, list[float]] = {}
+        if self.cache_path is not None and self.cache_path.exists():
+            self._load_cache()
+
+    def _load_cache(self) -> None:
+        try:
+            stored = json.loads(self.cache_path.read_text())
+            config, results = stored["config"], stored["results"]
+        except (OSError, ValueError, KeyError, TypeError):
+            raise InputError(f"{self.cache_path} is not a proxy-evaluator cache; delete it or choose another path") from None
+        if config != asdict(self.config):
+            raise InputError(f"{self.cache_path} was made with proxy settings {config}, not {asdict(self.config)}; "
+                             f"use another cache path")
+        self.results = {k: list(v) for k, v in results.items()}
+
+    def _save_cache(self) -> None:
+        if self.cache_path is not None:
+            atomic_write_json(self.cache_path, {"config": asdict(self.config), "results": self.results})
+
+    def evaluate(self, genotypes) -> list[tuple[float, float]]:
+        """Validation accuracy (%) and training seconds for each genotype, in input order."""
+        keys = [genotype_to_string(genotype_from_string(g) if isinstance(g, str) else validate_genotype(g))
+                for g in genotypes]
+        todo = sorted(set(k for k in keys if k not in self.results))
+        if todo:
+            jobs = [(k, self.config) for k in todo]
+            bar = tqdm(total=len(jobs), desc="proxy training", unit="arch", disable=not self.progress)
+            if self.workers == 1 or len(jobs) == 1:
+                threads = torch.get_num_threads()
+                torch.set_num_threads(1)
+                try:
+                    for job in jobs:
+                        self._record(_train_job(job), bar)
+                finally:
+                    torch.set_num_threads(threads)
+            else:
+                context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
+                with context.Pool(min(self.workers, len(jobs)), initializer=_init_worker) as pool:
+                    for result in pool.imap_unordered(_train_job, jobs):
+                        self._record(result, bar)
+            bar.close()
+        return [tuple(self.results[k]) for k in keys]
+
+    def _record(self, result: tuple[str, float, float], bar) -> None:
+        key, accuracy, seconds = result
+        self.results[key] = [accuracy, seconds]
+        self._save_cache()
+        bar.update(1)
