@@ -36,7 +36,7 @@ from tqdm import tqdm
 from models.arch2vec import Arch2Vec, decoded_cells, reconstruction_accuracy, vae_loss
 from models.arch2vec_spaces import CellGraphs, decoding_stats, get_space
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, atomic_write_json
+from preprocessing.io_utils import atomic_torch_save, atomic_write_json, load_torch_checkpoint
 
 FORMAT = "arch2vec-checkpoint-v1"
 DEFAULT_EPOCHS = {"nb201": 10, "nb101": 8, "darts": 10}
@@ -64,16 +64,7 @@ def build_model(config: dict) -> Arch2Vec:
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written by this module (weights_only); InputError when missing or unreadable."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no arch2vec checkpoint at {path}; run `python -m models.pretrain_arch2vec` first")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated / foreign files
-        raise InputError(f"{path} is not a readable arch2vec checkpoint ({exc}); delete it and pretrain again") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise InputError(f"{path} is not an arch2vec checkpoint ({FORMAT}); delete it and pretrain again")
-    return checkpoint
+    return load_torch_checkpoint(path, FORMAT, "arch2vec", "python -m models.pretrain_arch2vec")
 
 
 def load_pretrained(checkpoint: dict) -> Arch2Vec:

@@ -40,17 +40,36 @@ extras: ``params_mb``, ``flops_m``, ``time_per_epoch_s`` and, for cifar10, ``cif
 has results for (all 15,625 in the official files).
 
 Safety: these files are pickles, and unpickling an untrusted pickle can run code. We never call
-``pickle.load``/``torch.load`` on them; :class:`_RestrictedUnpickler` builds only plain
+``pickle.load``/``torch.load`` on them; :class:`_PlainDataOnly` unpicklers build only plain
 containers, numbers and numpy scalars and refuses any other class the file names. Trained weights
 (tensors) are skipped without being read. Still, only convert files from the official release.
 
-Memory: the official API keeps every trial as objects and deep-copies them (~28 GB for the
-``.pth``). We unpickle the plain dict only, keep just the final-epoch numbers in (15625,) arrays
-and drop each architecture's record as soon as it is read. For a ``.pth`` or the single NATS
-file the peak is the size of the unpickled plain dict; a NATS directory is read one
-architecture at a time and needs only the memory of one record. Measured on synthetic files in
-the official layout (200-epoch ``full`` + 12-epoch ``less`` records, 4 runs x 3 seeds each, see
-``tests/test_nb201_official.py``): peak RSS figures are in the project report of this module.
+Memory: the official API keeps every trial as objects (~28 GB for the ``.pth``); simply
+unpickling the plain dict costs about as much, since it is the per-epoch numbers (~25,000 per
+architecture) that take the space. By default (``lean``) ``.pth`` and single NATS files are
+read by :class:`_LeanUnpickler`, which reduces every per-epoch series to its last epoch (and
+train times to their sum) while reading, so those numbers never pile up; ``--fast`` uses the C
+unpickler instead (5-7x faster, whole tree in memory). The final-epoch numbers go into
+(15625,) arrays and each architecture's record is dropped once read. A NATS directory is read
+one architecture file at a time.
+
+Measured peak RSS (whole CLI process, ``/usr/bin/time``) on synthetic ``.pth`` files in the
+official layout built by ``write_pth(path, indices, full_epochs=200)`` of
+``tests/test_nb201_official.py`` (legacy torch format; per arch a
+200-epoch ``full`` and a 12-epoch ``less`` record, 4 runs, 2-3 seeds; 0.32 MB of file per arch,
+so 15,625 archs ~ 4.9 GB like the real v1_1 file), on a shared 2-core CPU:
+
+============ ========== ============= =============== ===========================
+archs        file       lean          fast (C)        torch.load(weights_only=False)
+============ ========== ============= =============== ===========================
+100          42 MB      62 MiB, 16 s  246 MiB, 3 s    428 MiB, 4 s
+400          137 MB     75 MiB, 71 s  712 MiB, 11 s   896 MiB, 11 s
+15,625 (est) ~4.9 GB    ~0.7 GiB      ~23 GiB         ~24 GiB
+============ ========== ============= =============== ===========================
+
+(``est``: linear in the archs, from the 100 -> 400 slope: lean 0.043 MiB/arch, fast
+1.5 MiB/arch; lean takes roughly 0.2 s per arch here, i.e. about 50 minutes for a full file.)
+A NATS ``-simple`` directory of 100 archs peaks at 61 MiB (5 s), independent of its size.
 """
 from __future__ import annotations
 
@@ -213,7 +232,7 @@ class _LeanUnpickler(_PlainDataOnly, pickle._Unpickler):
     and :func:`_reduce_split_epochs`), so the per-epoch numbers of 15,625 architectures are never
     all in memory; the memo is a compact :class:`_ListMemo`. Everything the converter reads
     (``epochs``, final-epoch accuracies, total train time, params, flops) survives unchanged.
-    About 4x slower than :class:`_FastUnpickler`.
+    5-7x slower than :class:`_FastUnpickler`.
     """
 
     dispatch = dict(pickle._Unpickler.dispatch)
@@ -388,9 +407,9 @@ class _FinalNumbers:
             columns[seed] = np.full(self.n, np.nan)
         return columns[seed]
 
-    def tables(self) -> dict[str, MetricTable]:
+    def tables(self, source: Path) -> dict[str, MetricTable]:
         if not self.measured.any():
-            raise InputError("the file holds no architecture results")
+            raise InputError(f"{source} holds no architecture results")
         tables = {}
         for ds in VALID_SOURCE:
             cols = dict(self.columns[ds])
@@ -434,12 +453,12 @@ def _full_record(per_arch: dict, where: str) -> dict:
 
 
 def _check_meta_archs(meta_archs, source: Path) -> np.ndarray:
-    if not isinstance(meta_archs, list) or len(meta_archs) != N_ARCHS:
-        size = len(meta_archs) if isinstance(meta_archs, list) else type(meta_archs).__name__
+    if not isinstance(meta_archs, (list, tuple)) or len(meta_archs) != N_ARCHS:
+        size = len(meta_archs) if isinstance(meta_archs, (list, tuple)) else type(meta_archs).__name__
         raise InputError(f"{source}: meta_archs has {size} entries, the NAS-Bench-201 topology space has "
                          f"{N_ARCHS} (is this a NATS size-space file?)")
     official = arch_strings()
-    if meta_archs != official:
+    if list(meta_archs) != official:
         first = next(i for i, (a, b) in enumerate(zip(meta_archs, official)) if a != b)
         raise InputError(f"{source}: meta_archs[{first}] is {meta_archs[first]!r}, the official index order has "
                          f"{official[first]!r}")
@@ -462,9 +481,8 @@ def _convert(meta_archs, records: Iterable[tuple[int, dict]], total: int, source
         if arch_str is not None and arch_str != strings[index]:
             raise InputError(f"{where} is {arch_str!r} but meta_archs[{index}] is {strings[index]!r}")
         numbers.add(index, record, where)
-    bench = Benchmark(space="nb201", arch_strings=strings, datasets=numbers.tables(),
-                      extra={"measured": numbers.measured}, source=f"{label} {source.name}")
-    return bench
+    return Benchmark(space="nb201", arch_strings=strings, datasets=numbers.tables(source),
+                     extra={"measured": numbers.measured}, source=f"{label} {source.name}")
 
 
 def _drain(arch2infos: dict) -> Iterator[tuple[int, dict]]:
@@ -542,9 +560,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"output .npz (written atomically; default {DEFAULT_OUT})")
     parser.add_argument("--fast", action="store_true",
-                        help="--pth/--nats-file only: read with the C unpickler, about 4x faster but holding the "
-                             "whole file in memory (about 1.5 GiB per 1,000 architectures, ~24 GiB for v1_1); "
-                             "the default lean reader needs about 1/15 of that")
+                        help="--pth/--nats-file only: read with the C unpickler, 5-7x faster but holding the "
+                             "whole file in memory (about 1.5 GiB per 1,000 architectures, ~23 GiB for v1_1); "
+                             "the default lean reader needs well under 1 GiB")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 

@@ -71,10 +71,14 @@ def random_unseen(space, oracle, rng: np.random.Generator, count: int) -> list[i
     return out
 
 
+def context_from(saved: dict) -> dict:
+    """A generator file's content ({"config", "state"}) as picklable numpy arrays."""
+    return {"config": dict(saved["config"]), "state": {k: v.detach().numpy() for k, v in saved["state"].items()}}
+
+
 def prepare(args, benchmark, space) -> dict:
-    """Pretrained generator (pretraining it first on a fresh clone) as picklable numpy arrays."""
-    saved = ensure_agnet_generator(cells_for(space).name)
-    return {"config": dict(saved["config"]), "state": {k: v.numpy() for k, v in saved["state"].items()}}
+    """The pretrained generator (pretrained first on a fresh clone) for the grid's workers."""
+    return context_from(ensure_agnet_generator(cells_for(space).name))
 
 
 class AGNetSearcher:
@@ -91,7 +95,7 @@ class AGNetSearcher:
         self.model = AGNet(config["n_types"], config["max_nodes"], config["noise_dim"], config["hidden_dim"],
                            config["n_layers"], n_targets=n_targets)
         self.model.generator.load_state_dict({k: torch.from_numpy(v) for k, v in context["state"].items()})
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=args.lr, foreach=True)
 
     def graphs(self, keys) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return tuple(torch.from_numpy(a) for a in self.cells.graphs(keys))

@@ -41,8 +41,8 @@ def add_arguments(parser) -> None:
                              "frozen: head only; scratch: whole encoder from a random initialisation")
     parser.add_argument("--finetune-layers", type=int, default=2,
                         help="encoder blocks trained in end2end mode; the lower ones stay frozen (default 2)")
-    parser.add_argument("--init-steps", type=int, default=60, help="fine-tuning steps after the initial cells (default 60)")
-    parser.add_argument("--steps", type=int, default=15, help="fine-tuning steps per later iteration (default 15)")
+    parser.add_argument("--init-steps", type=int, default=50, help="fine-tuning steps after the initial cells (default 50)")
+    parser.add_argument("--steps", type=int, default=10, help="fine-tuning steps per later iteration (default 10)")
     parser.add_argument("--finetune-lr", type=float, default=1e-3, help="AdamW learning rate of fine-tuning (default 1e-3)")
     parser.add_argument("--tournament", type=int, default=5,
                         help="gmae_evo: tournament size among the aging population (default 5)")
@@ -142,7 +142,7 @@ def thompson_picks(features_seen, values, features_candidates, k: int, rng) -> n
     with_bias = lambda phi: np.hstack([phi, np.ones((len(phi), 1))])  # noqa: E731
     scale = values.std() or 1.0
     blr = BayesianLinearRegression().fit(with_bias(features_seen), (values - values.mean()) / scale)
-    draws = rng.multivariate_normal(blr.mean_w, blr.cov_w, size=k, method="eigh")
+    draws = rng.multivariate_normal(blr.mean_w, blr.cov_w, size=k, method="cholesky")
     sampled = with_bias(features_candidates) @ draws.T  # (candidates, k)
     picks: list[int] = []
     for column in sampled.T:

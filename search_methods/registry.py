@@ -12,6 +12,7 @@ METHODS = {
     "weaknas": "search_methods.weaknas",
     "weaknas_ei": "search_methods.weaknas",
     "agnet": "search_methods.agnet_search",
+    "agnet_xgb": "search_methods.agnet_xgb",
     "gmae": "search_methods.gmae_search",
     "gmae_evo": "search_methods.gmae_search",
 }

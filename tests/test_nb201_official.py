@@ -22,7 +22,8 @@ import torch
 from preprocessing.benchmark_table import Benchmark
 from preprocessing.errors import InputError
 from preprocessing.nasbench201 import N_ARCHS, arch_strings
-from preprocessing.nb201_official import convert_nats_dir, convert_nats_file, convert_pth
+from preprocessing.nb201_official import (SERIES_COUNT, SERIES_TOTAL, _LeanUnpickler, convert_nats_dir,
+                                          convert_nats_file, convert_pth)
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE_DIR = REPO / "tests" / "data" / "nats_tss_simple_sample"
@@ -213,6 +214,10 @@ def _bad_pth_files(tmp_path: Path, good: Path) -> dict[str, Path]:
     wrong_space = {"meta_archs": STRINGS[:100], "arch2infos": {}, "evaluated_indexes": []}
     files["wrong_space"] = tmp_path / "sss.pth"
     torch.save(wrong_space, files["wrong_space"])
+    files["wrong_order"] = tmp_path / "wrong_order.pth"
+    torch.save({"meta_archs": STRINGS[1:] + STRINGS[:1], "arch2infos": {}}, files["wrong_order"])
+    files["no_results"] = tmp_path / "no_results.pth"
+    torch.save({"meta_archs": STRINGS, "arch2infos": {}}, files["no_results"])
     return files
 
 
@@ -220,7 +225,8 @@ def test_bad_files_raise_input_error_naming_the_problem(pth_legacy, tmp_path):
     files = _bad_pth_files(tmp_path, pth_legacy)
     expected = {"truncated": "corrupt or truncated", "garbage": "corrupt or truncated", "empty": "corrupt or truncated",
                 "missing": "does not exist", "missing_key": "missing key 'x-valid@4'",
-                "no_arch2infos": "missing key 'arch2infos'", "wrong_space": "meta_archs has 100 entries"}
+                "no_arch2infos": "missing key 'arch2infos'", "wrong_space": "meta_archs has 100 entries",
+                "wrong_order": r"meta_archs\[0\] is", "no_results": "holds no architecture results"}
     for name, path in files.items():
         with pytest.raises(InputError, match=expected[name]) as info:
             convert_pth(path)
@@ -277,3 +283,22 @@ def test_weights_in_full_archive_are_skipped(tmp_path):
     assert np.flatnonzero(bench.extra["measured"]).tolist() == [9]
     assert bench.metrics("cifar10").valid_mean[9] == pytest.approx(np.mean(
         [final_accuracy(9, "cifar10-valid", s, "x-valid") for s in seeds_of(9)]))
+
+
+@pytest.mark.parametrize("protocol", [2, 4])
+def test_lean_unpickler_reduces_series_across_batches_and_keeps_shared_keys(protocol):
+    """Series longer than pickle's 1000-item SETITEMS batches; keys shared between dicts via the memo."""
+    import io
+
+    keys = [f"{split}@{epoch}" for split in ("x-valid", "ori-test") for epoch in range(1500)]
+    trial = {"eval_acc1es": {k: float(i) for i, k in enumerate(keys)},
+             "eval_losses": {k: -1.0 for k in keys},  # the same key objects: pickled as memo references
+             "train_times": collections.OrderedDict((e, 0.25 * e) for e in range(2500)),
+             "epochs": 1500, "names": ["x-valid", "ori-test"], "pair": ("cifar10", 777)}
+    data = pickle.dumps({"a": trial, "b": trial["names"]}, protocol=protocol)
+    loaded = _LeanUnpickler(io.BytesIO(data), Path("mem")).load()
+    got = loaded["a"]
+    assert got["eval_acc1es"] == {"x-valid@1499": 1499.0, "ori-test@1499": 2999.0}
+    assert got["eval_losses"] == {"x-valid@1499": -1.0, "ori-test@1499": -1.0}
+    assert got["train_times"] == {SERIES_TOTAL: sum(0.25 * e for e in range(2500)), SERIES_COUNT: 2500}
+    assert got["epochs"] == 1500 and got["pair"] == ("cifar10", 777) and loaded["b"] is got["names"]
