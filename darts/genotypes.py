@@ -7,6 +7,8 @@ CIFAR-10 sizes they report (C=36, 20 layers, auxiliary head excluded):
 * ``arch2vec_rl``, ``arch2vec_bo`` -- Yan et al., arch2vec (NeurIPS 2020): 3.3M and 3.6M params;
   the searched cell is used as both normal and reduction cell.
 * ``GMAENAS_AE``, ``GMAENAS_BO`` -- Jing et al., GMAE-NAS (IJCAI 2022): 4.0M and 3.8M params.
+  GMAENAS_AE as published in that repository (and drawn in its figures) counts 3.85M with
+  DARTS' network and counting rule, not the 4.0M of the paper's table; GMAENAS_BO counts 3.81M.
 
 :func:`resolve_genotype` turns a name or a genotype string into a validated
 :class:`~preprocessing.darts_space.Genotype`.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from preprocessing.errors import InputError
 from preprocessing.nasbench201 import EDGES, GRAPH_ADJACENCY, N_NODES, NODE_TYPES, OPS, NB201Space
 
 
@@ -51,6 +52,44 @@ class NB201Cells:
                  & np.all(np.asarray(adj) == GRAPH_ADJACENCY, axis=(1, 2)))
         out = np.full(len(valid), -1, dtype=np.int64)
         out[valid] = self._key_of_code[ops[valid] @ self._radix]
+        return out
+
+
+class NB101Cells:
+    """NAS-Bench-101: up to 7 vertices, types = :data:`preprocessing.nasbench101.OPS` codes (input,
+    conv3x3, conv1x1, maxpool, output); keys = rows of the enumerated space
+    (:mod:`preprocessing.nb101_enumerate`). A generated graph is valid when, after pruning the
+    vertices off every input -> output path, it is an NB101 cell (connected, at most 9 edges); its
+    key is the row of its module hash, so isomorphic graphs share one key.
+    """
+
+    name = "nb101"
+
+    def __init__(self, table=None):
+        from preprocessing import nasbench101, nb101_enumerate
+
+        self._nb101 = nasbench101
+        self.table = nb101_enumerate.load_space() if table is None else table
+        self.n_types = len(nasbench101.OPS)
+        self.max_nodes = nasbench101.MAX_VERTICES
+
+    def all_keys(self) -> np.ndarray:
+        return np.arange(len(self.table))
+
+    def graphs(self, keys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        adjacency, op_codes = self.table.padded_arrays(keys)
+        n_nodes = (op_codes != self._nb101.PAD).sum(1).astype(np.int64)
+        types = np.where(op_codes == self._nb101.PAD, 0, op_codes).astype(np.int64)  # padding: masked by n_nodes
+        return types, adjacency.astype(np.float32), n_nodes
+
+    def keys(self, types: np.ndarray, adj: np.ndarray, n_nodes: np.ndarray) -> np.ndarray:
+        out = np.full(len(types), -1, dtype=np.int64)
+        for i, (t, a, n) in enumerate(zip(types, adj, n_nodes)):
+            try:
+                cell = self._nb101.Cell(np.asarray(a)[:n, :n].astype(np.uint8), [self._nb101.OPS[c] for c in t[:n]])
+                out[i] = self.table.index_of(cell.module_hash())
+            except InputError:
+                continue
         return out
 
 

@@ -24,7 +24,7 @@ import torch
 from tqdm import tqdm
 
 from models.agnet import CellGenerator
-from models.agnet_cells import NB201Cells
+from models.agnet_cells import NB101Cells, NB201Cells
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, atomic_write_json
 
@@ -35,11 +35,13 @@ MODEL_KEYS = ("n_types", "max_nodes", "noise_dim", "hidden_dim", "n_layers")
 
 
 def space_cells(space_name: str):
-    if space_name != "nb201":
-        raise InputError(f"unknown --space {space_name!r}; AG-Net pretraining supports: nb201")
-    from preprocessing.nasbench201 import NB201Space
+    if space_name == "nb201":
+        from preprocessing.nasbench201 import NB201Space
 
-    return NB201Cells(NB201Space())
+        return NB201Cells(NB201Space())
+    if space_name == "nb101":
+        return NB101Cells()
+    raise InputError(f"unknown --space {space_name!r}; AG-Net pretraining supports: nb201, nb101")
 
 
 def build_generator(config: dict) -> CellGenerator:
@@ -170,7 +172,9 @@ def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, q
 @cli_entry
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.pretrain_agnet", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default="nb201", help="search space whose cells are reconstructed (nb201)")
+    parser.add_argument("--space", default="nb201", choices=("nb201", "nb101"),
+                        help="search space whose cells are reconstructed: nb201 (all 15,625 cells) or nb101 (the "
+                             "423,624 enumerated cells; with --train-fraction a random share of them)")
     parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the training cells")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="cells per step")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")

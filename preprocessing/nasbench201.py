@@ -124,9 +124,10 @@ def string_of_index(index: int) -> str:
     return arch_string(official_op_codes()[int(index)])
 
 
-def arch_strings() -> list[str]:
+@lru_cache(maxsize=1)
+def arch_strings() -> tuple[str, ...]:
     """All 15,625 official strings in official index order."""
-    return [arch_string(c) for c in official_op_codes()]
+    return tuple(arch_string(c) for c in official_op_codes())
 
 
 def _graph_adjacency() -> np.ndarray:

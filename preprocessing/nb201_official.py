@@ -49,7 +49,7 @@ unpickling the plain dict costs about as much, since it is the per-epoch numbers
 architecture) that take the space. By default (``lean``) ``.pth`` and single NATS files are
 read by :class:`_LeanUnpickler`, which reduces every per-epoch series to its last epoch (and
 train times to their sum) while reading, so those numbers never pile up; ``--fast`` uses the C
-unpickler instead (5-7x faster, whole tree in memory). The final-epoch numbers go into
+unpickler instead (5-10x faster, whole tree in memory). The final-epoch numbers go into
 (15625,) arrays and each architecture's record is dropped once read. A NATS directory is read
 one architecture file at a time.
 
@@ -59,16 +59,18 @@ official layout built by ``write_pth(path, indices, full_epochs=200)`` of
 200-epoch ``full`` and a 12-epoch ``less`` record, 4 runs, 2-3 seeds; 0.32 MB of file per arch,
 so 15,625 archs ~ 4.9 GB like the real v1_1 file), on a shared 2-core CPU:
 
-============ ========== ============= =============== ===========================
-archs        file       lean          fast (C)        torch.load(weights_only=False)
-============ ========== ============= =============== ===========================
-100          42 MB      62 MiB, 16 s  246 MiB, 3 s    428 MiB, 4 s
-400          137 MB     75 MiB, 71 s  712 MiB, 11 s   896 MiB, 11 s
-15,625 (est) ~4.9 GB    ~0.7 GiB      ~23 GiB         ~24 GiB
-============ ========== ============= =============== ===========================
+============ ========== ============== =============== ===========================
+archs        file       lean           fast (C)        torch.load(weights_only=False)
+============ ========== ============== =============== ===========================
+100          42 MB      62 MiB, 16 s   246 MiB, 3 s    428 MiB, 4 s
+400          137 MB     75 MiB, 71 s   712 MiB, 11 s   896 MiB, 11 s
+1,200        408 MB     145 MiB, 266 s 2070 MiB, 25 s  (not run)
+15,625 (est) ~4.9 GB    ~1.4 GiB       ~26 GiB         >= fast
+============ ========== ============== =============== ===========================
 
-(``est``: linear in the archs, from the 100 -> 400 slope: lean 0.043 MiB/arch, fast
-1.5 MiB/arch; lean takes roughly 0.2 s per arch here, i.e. about 50 minutes for a full file.)
+(``est``: linear in the archs from the 400 -> 1,200 slope: lean 0.09 MiB/arch -- the compact
+memo and the reduced records --, fast 1.7 MiB/arch. Lean reads about 0.2 s per arch here, so
+a full file takes about an hour; fast about 6 minutes but needs a 32 GB machine.)
 A NATS ``-simple`` directory of 100 archs peaks at 61 MiB (5 s), independent of its size.
 """
 from __future__ import annotations
@@ -151,7 +153,7 @@ class _PlainDataOnly:
 
 
 class _FastUnpickler(_PlainDataOnly, pickle.Unpickler):
-    """C-speed; builds the whole plain object tree (about 1.5 MiB per NB201 architecture)."""
+    """C-speed; builds the whole plain object tree (about 1.7 MiB per NB201 architecture)."""
 
     def __init__(self, file, source: Path):
         super().__init__(file)
@@ -232,7 +234,7 @@ class _LeanUnpickler(_PlainDataOnly, pickle._Unpickler):
     and :func:`_reduce_split_epochs`), so the per-epoch numbers of 15,625 architectures are never
     all in memory; the memo is a compact :class:`_ListMemo`. Everything the converter reads
     (``epochs``, final-epoch accuracies, total train time, params, flops) survives unchanged.
-    5-7x slower than :class:`_FastUnpickler`.
+    5-10x slower than :class:`_FastUnpickler`.
     """
 
     dispatch = dict(pickle._Unpickler.dispatch)
@@ -458,7 +460,7 @@ def _check_meta_archs(meta_archs, source: Path) -> np.ndarray:
         raise InputError(f"{source}: meta_archs has {size} entries, the NAS-Bench-201 topology space has "
                          f"{N_ARCHS} (is this a NATS size-space file?)")
     official = arch_strings()
-    if list(meta_archs) != official:
+    if list(meta_archs) != list(official):
         first = next(i for i, (a, b) in enumerate(zip(meta_archs, official)) if a != b)
         raise InputError(f"{source}: meta_archs[{first}] is {meta_archs[first]!r}, the official index order has "
                          f"{official[first]!r}")
@@ -555,14 +557,15 @@ def _parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--pth", type=Path, help="NAS-Bench-201-v1_0-e61699.pth or NAS-Bench-201-v1_1-096897.pth")
     source.add_argument("--nats-dir", type=Path,
-                        help="NATS-tss-v1_0-3ffb9-simple/ (or -full/) directory: meta.pickle.pbz2 + one file per arch")
+                        help="NATS-tss-v1_0-3ffb9-simple/ (or -full/) directory: meta.pickle.pbz2 + one file per "
+                             "arch; the fastest and leanest input (read one arch at a time)")
     source.add_argument("--nats-file", type=Path, help="single-file NATS-tss-v1_0-3ffb9.pickle.pbz2")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"output .npz (written atomically; default {DEFAULT_OUT})")
     parser.add_argument("--fast", action="store_true",
-                        help="--pth/--nats-file only: read with the C unpickler, 5-7x faster but holding the "
-                             "whole file in memory (about 1.5 GiB per 1,000 architectures, ~23 GiB for v1_1); "
-                             "the default lean reader needs well under 1 GiB")
+                        help="--pth/--nats-file only: read with the C unpickler, 5-10x faster but holding the "
+                             "whole file in memory (about 1.7 GiB per 1,000 architectures, ~26 GiB for v1_1); "
+                             "the default lean reader needs about 1.4 GiB but takes about an hour")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     return parser
 

@@ -107,7 +107,7 @@ class Oracle:
             "sim_time_s": self.sim_time_s,
             "best_arch": self._to_string(self._best_key),
             "best_valid": self._answers[self._best_key],
-            "best_test": float(self.metrics.test_mean[self._best_key]),
+            "best_test": self._test(self._best_key),
         })
         return value
 
@@ -119,6 +119,11 @@ class Oracle:
                 break
             values.append(self.query(key))
         return np.asarray(values, dtype=float)
+
+    def _test(self, key: int) -> float | None:
+        """Test accuracy for the trajectory's reporting column (None where the source has none)."""
+        value = float(self.metrics.test_mean[key])
+        return value if np.isfinite(value) else None
 
     def _signal(self, key: int) -> float:
         if self.signal == "mean":

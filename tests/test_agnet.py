@@ -7,7 +7,7 @@ import torch
 
 from models import pretrain_agnet
 from models.agnet import AGNet, CellGenerator
-from models.agnet_cells import NB201Cells
+from models.agnet_cells import NB101Cells, NB201Cells
 from preprocessing.errors import InputError
 from preprocessing.nasbench201 import GRAPH_ADJACENCY, NB201Space
 from preprocessing.nb201_table import load_embedded
@@ -79,6 +79,24 @@ def test_codec_round_trips_and_rejects_wrong_wiring():
     assert list(CELLS.keys(types, adj, n_nodes)) == [0, -1, -1, 15624]
 
 
+def test_nb101_codec_round_trips_isomorphic_graphs_and_rejects_invalid():
+    cells = NB101Cells()
+    keys = np.array([0, 5, 1000, len(cells.table) - 1])
+    types, adj, n_nodes = cells.graphs(keys)
+    assert cells.max_nodes == 7 and np.all(types[np.arange(4), n_nodes - 1] == cells.n_types - 1)
+    assert np.array_equal(cells.keys(types, adj, n_nodes), keys)
+    # swapping middle vertices 1 and 2 (not joined by an edge) of a cell gives an isomorphic graph
+    many_types, many_adj, many_n = cells.graphs(np.arange(300))
+    row = int(np.flatnonzero((many_n == 7) & (many_adj[:, 1, 2] == 0))[0])
+    order = np.array([0, 2, 1, 3, 4, 5, 6])
+    swapped = many_adj[row][np.ix_(order, order)][None]
+    assert not np.array_equal(swapped[0], many_adj[row])
+    assert cells.keys(many_types[row:row + 1, order], swapped, many_n[row:row + 1])[0] == row
+    disconnected = adj.copy()
+    disconnected[:, 0] = 0  # no edge leaves the input
+    assert np.all(cells.keys(types, disconnected, n_nodes) == -1)
+
+
 def test_node_states_only_depend_on_earlier_nodes():
     """The premise of the one-pass reconstruction: changing node v leaves nodes < v unchanged."""
     generator = small_generator()
@@ -129,20 +147,23 @@ def test_joint_loss_trains_the_predictor_and_the_gnn():
 
 # ---- pretraining ---------------------------------------------------------------------------
 def test_pretraining_writes_loadable_files_resumes_and_reports_quality(tmp_path, capsys):
-    kwargs = dict(samples=500, quiet=True, epochs=1, batch_size=128, train_fraction=0.03, hidden_dim=8, noise_dim=4)
+    kwargs = dict(samples=500, quiet=True, epochs=4, batch_size=64, lr=0.02, train_fraction=0.03, hidden_dim=8,
+                  noise_dim=4)
     quality = pretrain_agnet.pretrain("nb201", tmp_path, **kwargs)
     checkpoint = torch.load(tmp_path / "nb201" / "checkpoint.pt", weights_only=True)
-    assert checkpoint["epoch"] == 1
-    resumed = pretrain_agnet.pretrain("nb201", tmp_path, **{**kwargs, "epochs": 2})
+    assert checkpoint["epoch"] == 4
+    resumed = pretrain_agnet.pretrain("nb201", tmp_path, **{**kwargs, "epochs": 8})
     checkpoint = torch.load(tmp_path / "nb201" / "checkpoint.pt", weights_only=True)
-    assert checkpoint["epoch"] == 2 and len(checkpoint["losses"]) == 2
-    assert resumed["first_loss"] == pytest.approx(quality["first_loss"])  # epoch 1 was not redone
+    assert checkpoint["epoch"] == 8 and len(checkpoint["losses"]) == 8
+    assert resumed["first_loss"] == pytest.approx(quality["first_loss"])  # epochs 1-4 were not redone
+    assert resumed["final_loss"] < quality["final_loss"]
     saved = torch.load(tmp_path / "nb201" / "generator.pt", weights_only=True)
     generator = pretrain_agnet.build_generator(saved["config"])
     generator.load_state_dict(saved["state"])
     assert len(saved["train_keys"]) == round(0.03 * 15625)
     for key in ("validity", "uniqueness", "novelty"):
         assert 0.0 <= resumed[key] <= 1.0
+    assert resumed["validity"] > 0.5
     assert resumed["novelty"] > 0.5  # 97% of the space was never seen in training
     with pytest.raises(InputError):
         pretrain_agnet.pretrain("nb201", tmp_path, train_fraction=1.5)

@@ -14,7 +14,7 @@ from preprocessing.nasbench201 import N_ARCHS, arch_strings
 from preprocessing.nb201_custom_table import load_custom_table
 
 REPO = Path(__file__).resolve().parent.parent
-STRINGS = arch_strings()
+STRINGS = list(arch_strings())
 ROWS = {6111: (91.5, 94.25, 3000.0), 0: (80.0, 85.5, 1200.5), 15624: (10.0, 0.0, 0.0)}
 
 

@@ -1,0 +1,307 @@
+"""Predictor evaluation harness: rank correlation between predicted and true accuracy vs the number of labels.
+
+    python -m search_methods.predictor_eval --space nb201                   # cifar10, 50..1000 labels, 10 runs
+    python -m search_methods.predictor_eval --space nb101 --labels 50 100 200 400
+    python -m search_methods.predictor_eval --space nb201 --predictors gmae mlp --runs 3
+
+For every predictor, number of training labels n and run r: a seeded split of the labelled cells
+into a held-out test set (fixed per run, ``--test-size`` cells) and a training pool whose first n
+cells train the predictor (so training sets nest across n); the score is Kendall tau and Spearman
+rho between the predictions and the true accuracies of the test cells. Every predictor sees the
+same splits.
+
+Labelled cells: NB201 -- all 15,625 cells with the embedded table's seed-mean validation accuracy
+of ``--dataset``; NB101 -- the labelled cells shipped in ``data/nasbench101`` (the NASLib 500-cell
+subset and the hashed official cells with a 108-epoch validation accuracy, about 1,150 distinct
+cells; one training run each, so the labels are noisier than the benchmark's 3-run means).
+
+Predictors (``--predictors``):
+
+* ``gmae``: the pretrained GMAE encoder (:mod:`models.pretrain_gmae`) fine-tuned end to end with the
+  BPR ranking loss; ``gmae_frozen``: the same with the encoder frozen (head only); ``gmae_scratch``:
+  the same network trained from a random initialisation (the pretraining ablation);
+* ``mlp``: :class:`models.predictors.MLPPredictor` on the flat one-hot encoding;
+* ``arch2vec_mlp``: the same MLP on arch2vec embeddings, when the arch2vec engineer's embedding file
+  exists (NB201: ``pretrained/dim-16/cifar10_valid_converged-arch2vec.pt``; NB101:
+  ``pretrained/dim-16/arch2vec-nb101.pt``); otherwise its rows say "missing".
+
+Results are appended to ``--out`` (JSON, written atomically after every fit, so an interrupted run
+resumes where it stopped) and summarised as a markdown table (mean ± std over runs) next to it.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import stats
+from tqdm import tqdm
+
+from preprocessing.errors import InputError, cli_entry
+from preprocessing.io_utils import atomic_write, atomic_write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+PREDICTORS = ("gmae", "gmae_frozen", "gmae_scratch", "mlp", "arch2vec_mlp")
+DEFAULT_LABELS = {"nb201": (50, 100, 200, 400, 1000), "nb101": (50, 100, 200, 400)}
+DEFAULT_TEST_SIZE = {"nb201": 2000, "nb101": 700}
+ARCH2VEC_FILES = {"nb201": ROOT / "pretrained" / "dim-16" / "cifar10_valid_converged-arch2vec.pt",
+                  "nb101": ROOT / "pretrained" / "dim-16" / "arch2vec-nb101.pt"}
+
+
+def rank_correlations(predicted: np.ndarray, true: np.ndarray) -> tuple[float, float]:
+    """(Kendall tau-b, Spearman rho) of two (n,) arrays; NaN-free inputs required."""
+    predicted, true = np.asarray(predicted, dtype=float), np.asarray(true, dtype=float)
+    if predicted.shape != true.shape or predicted.ndim != 1 or len(true) < 2:
+        raise InputError(f"rank correlation needs two equal-length 1-D arrays of >= 2 values, got "
+                         f"{predicted.shape} and {true.shape}")
+    if np.ptp(predicted) == 0:  # a constant prediction ranks nothing
+        return 0.0, 0.0
+    return float(stats.kendalltau(predicted, true).statistic), float(stats.spearmanr(predicted, true).statistic)
+
+
+@dataclass
+class LabelledCells:
+    """Cells with accuracies: dense graphs for GMAE, a flat encoding for the MLP, keys for embeddings."""
+
+    adj: torch.Tensor  # (n, N, N)
+    ops: torch.Tensor  # (n, N, T)
+    mask: torch.Tensor | None  # (n, N) bool or None
+    flat: np.ndarray  # (n, d)
+    keys: list
+    accuracy: np.ndarray  # (n,) percent
+
+    def __len__(self) -> int:
+        return len(self.accuracy)
+
+
+def nb201_cells(dataset: str = "cifar10") -> LabelledCells:
+    from preprocessing.nasbench201 import NB201Space
+    from preprocessing.nb201_table import load_embedded
+
+    metrics = load_embedded().metrics(dataset)
+    space = NB201Space()
+    keys = np.flatnonzero(np.isfinite(metrics.valid_mean))
+    adj, ops = space.graphs(keys)
+    return LabelledCells(torch.from_numpy(adj), torch.from_numpy(ops), None, space.onehot(keys), keys.tolist(),
+                         metrics.valid_mean[keys].astype(float))
+
+
+def nb101_cells() -> LabelledCells:
+    """The labelled NB101 cells in data/nasbench101, deduplicated by module hash (first source wins)."""
+    import pandas as pd
+
+    from preprocessing import nasbench101 as nb101
+
+    folder = ROOT / "data" / "nasbench101"
+    subset = pd.read_csv(folder / "nb101_subset500_naslib.csv.gz", dtype={"matrix_rowmajor": str})
+    hashed = pd.read_csv(folder / "nb101_official_hashes.csv", dtype={"matrix_rowmajor": str})
+    hashed_accuracy = hashed["val_acc_e108_one_run"].fillna(hashed["val_acc_e108_mean3"]) * 100
+    rows = [(m, o, a) for m, o, a in zip(subset["matrix_rowmajor"], subset["ops"], subset["val_accuracy_108ep_one_run"])]
+    rows += [(m, o, a) for m, o, a in zip(hashed["matrix_rowmajor"], hashed["ops"], hashed_accuracy)]
+    cells, accuracy, keys = [], [], {}
+    for matrix, ops, acc in rows:
+        names = ops.split("|")
+        n = len(names)
+        cell = nb101.Cell(np.array([int(c) for c in matrix], dtype=np.uint8).reshape(n, n), names)
+        key = cell.module_hash()
+        if key in keys or not np.isfinite(acc):
+            continue
+        keys[key] = None
+        cells.append(cell)
+        accuracy.append(float(acc))
+    adjacency, op_codes = nb101.padded_arrays(cells)
+    adj, onehot = nb101.arch2vec_encoding(adjacency, op_codes)
+    return LabelledCells(torch.from_numpy(adj), torch.from_numpy(onehot), torch.from_numpy(op_codes != nb101.PAD),
+                         nb101.flat_encoding(adjacency, op_codes), list(keys), np.array(accuracy))
+
+
+def arch2vec_features(space: str, cells: LabelledCells) -> np.ndarray | None:
+    """arch2vec embeddings of the labelled cells, or None when the embedding file does not exist."""
+    path = ARCH2VEC_FILES[space]
+    if not path.exists():
+        return None
+    data = torch.load(path, map_location="cpu", weights_only=True)
+    embeddings = np.asarray(data["embeddings"], dtype=np.float32)
+    if space == "nb201":
+        return embeddings[np.asarray(cells.keys)]
+    row_of = {h: i for i, h in enumerate(data["hashes"])}
+    return embeddings[[row_of[k] for k in cells.keys]]
+
+
+@dataclass
+class Settings:
+    """Fine-tuning and MLP hyperparameters shared by all runs of one harness call."""
+
+    steps: int = 200
+    batch_size: int = 64
+    lr: float = 1e-3
+    encoder_lr: float = 1e-4
+    mlp_hidden: tuple = (256, 256, 256)
+    mlp_steps: int = 300
+    checkpoint: str | None = None
+
+
+def gmae_predictions(mode: str, cells: LabelledCells, train, test, seed: int, settings: Settings,
+                     checkpoint: dict) -> np.ndarray:
+    """Fine-tune a GMAE predictor on ``train`` rows (BPR) and score ``test`` rows."""
+    from models.gmae import GMAEPredictor, fine_tune, predict
+    from models.pretrain_gmae import load_encoder
+
+    torch.manual_seed(seed)
+    encoder = load_encoder(checkpoint)
+    if mode == "scratch":
+        config = checkpoint["config"]
+        encoder = type(encoder)(config["n_types"], config["dim"], config["layers"], config["heads"], config["encoder"])
+    predictor = GMAEPredictor(encoder, checkpoint["config"]["dim"])
+    train, test = torch.as_tensor(train), torch.as_tensor(test)
+    mask = (lambda rows: None) if cells.mask is None else (lambda rows: cells.mask[rows])
+    fine_tune(predictor, cells.adj[train], cells.ops[train], mask(train),
+              torch.as_tensor(cells.accuracy[train.numpy()], dtype=torch.float32), steps=settings.steps,
+              generator=torch.Generator().manual_seed(seed), mode=mode, lr=settings.lr,
+              encoder_lr=settings.lr if mode == "scratch" else settings.encoder_lr, batch_size=settings.batch_size)
+    return predict(predictor, cells.adj[test], cells.ops[test], mask(test)).numpy()
+
+
+def mlp_predictions(features: np.ndarray, accuracy: np.ndarray, train, test, seed: int, settings: Settings):
+    from models.predictors import MLPPredictor
+
+    model = MLPPredictor(hidden=settings.mlp_hidden, steps=settings.mlp_steps)
+    return model.fit(features[train], accuracy[train], seed=seed).predict(features[test])
+
+
+def split(n_cells: int, test_size: int, run: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(test rows, training pool in order) of one run; the first n of the pool train with n labels."""
+    order = np.random.default_rng([seed, run]).permutation(n_cells)
+    return order[:test_size], order[test_size:]
+
+
+def summary_table(results: dict, predictors, labels) -> str:
+    """Markdown: rows = predictors, columns = label counts, cells 'tau mean ± std (rho mean)'."""
+    lines = ["| predictor | " + " | ".join(f"n={n}" for n in labels) + " |",
+             "|---|" + "---|" * len(labels)]
+    for name in predictors:
+        cells = []
+        for n in labels:
+            entries = [r for r in results["runs"] if r["predictor"] == name and r["n_labels"] == n]
+            if name in results.get("missing", {}):
+                cells.append("missing")
+            elif not entries:
+                cells.append("–")
+            else:
+                tau = np.array([r["kendall_tau"] for r in entries])
+                rho = np.array([r["spearman_rho"] for r in entries])
+                cells.append(f"{tau.mean():.3f} ± {tau.std():.3f} ({rho.mean():.3f}, {len(entries)} runs)")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    for name, why in results.get("missing", {}).items():
+        lines.append(f"\n{name}: {why}")
+    return "\n".join(lines) + "\n"
+
+
+def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size: int, seed: int, out: Path,
+             settings: Settings, progress: bool = True, log=print) -> dict:
+    cells = nb201_cells(dataset) if space == "nb201" else nb101_cells()
+    if test_size + max(labels) > len(cells):
+        raise InputError(f"{space} has {len(cells)} labelled cells: --test-size {test_size} + {max(labels)} labels "
+                         f"do not fit; lower one of them")
+    config = {"space": space, "dataset": dataset if space == "nb201" else "cifar10", "test_size": test_size,
+              "seed": seed, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}}
+    results = {"config": config, "runs": [], "missing": {}}
+    if out.exists():
+        import json
+
+        previous = json.loads(out.read_text())
+        if previous.get("config") != config:
+            raise InputError(f"{out} holds results of other settings; pass another --out or delete it")
+        results["runs"] = previous["runs"]
+    done = {(r["predictor"], r["n_labels"], r["run"]) for r in results["runs"]}
+    features = {"mlp": cells.flat}
+    if "arch2vec_mlp" in predictors:
+        embedded = arch2vec_features(space, cells)
+        if embedded is None:
+            results["missing"]["arch2vec_mlp"] = f"arch2vec embeddings not found at {ARCH2VEC_FILES[space]}"
+        else:
+            features["arch2vec_mlp"] = embedded
+    checkpoint = None
+    if any(p.startswith("gmae") for p in predictors):
+        from models.pretrain_gmae import ensure_gmae_encoder, load_checkpoint
+
+        checkpoint = load_checkpoint(settings.checkpoint or ensure_gmae_encoder(space))
+    jobs = [(p, n, r) for p in predictors for n in labels for r in range(runs)
+            if (p, n, r) not in done and p not in results["missing"]]
+    log(f"{space}: {len(cells)} labelled cells, test {test_size}, {len(jobs)} fits to do -> {out}")
+    for name, n, run in tqdm(jobs, desc="predictor eval", unit="fit", disable=not progress):
+        test, pool = split(len(cells), test_size, run, seed)
+        train = pool[:n]
+        started = time.process_time()
+        fit_seed = seed * 1000 + run
+        if name.startswith("gmae"):
+            mode = {"gmae": "end2end", "gmae_frozen": "frozen", "gmae_scratch": "scratch"}[name]
+            predicted = gmae_predictions(mode, cells, train, test, fit_seed, settings, checkpoint)
+        else:
+            predicted = mlp_predictions(features[name], cells.accuracy, train, test, fit_seed, settings)
+        tau, rho = rank_correlations(predicted, cells.accuracy[test])
+        results["runs"].append({"predictor": name, "n_labels": n, "run": run, "kendall_tau": tau,
+                                "spearman_rho": rho, "cpu_s": time.process_time() - started})
+        atomic_write_json(out, results, indent=1)
+    atomic_write_json(out, results, indent=1)
+    table = summary_table(results, predictors, labels)
+    atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(
+        f"Kendall tau ± std (Spearman rho) on {test_size} held-out {space} cells ({config['dataset']} validation "
+        f"accuracy), {runs} runs each\n\n" + table))
+    log(table)
+    return results
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m search_methods.predictor_eval",
+                                     description="Kendall tau / Spearman rho of accuracy predictors vs number of labels.")
+    parser.add_argument("--space", choices=("nb201", "nb101"), default="nb201", help="cell space (default nb201)")
+    parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "ImageNet16-120"),
+                        help="NB201 dataset whose validation accuracy is the label (default cifar10)")
+    parser.add_argument("--predictors", nargs="+", default=["gmae", "gmae_scratch", "mlp", "arch2vec_mlp"],
+                        choices=PREDICTORS, help="predictors to compare (default: gmae gmae_scratch mlp arch2vec_mlp)")
+    parser.add_argument("--labels", nargs="+", type=int, default=None,
+                        help="training label counts (default NB201 50 100 200 400 1000; NB101 50 100 200 400)")
+    parser.add_argument("--runs", type=int, default=10, help="runs (splits) per label count (default 10)")
+    parser.add_argument("--test-size", type=int, default=None, help="held-out cells per run (default NB201 2000, NB101 700)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the splits and fits (default 0)")
+    parser.add_argument("--steps", type=int, default=200, help="GMAE fine-tuning steps (default 200)")
+    parser.add_argument("--batch-size", type=int, default=64, help="GMAE fine-tuning batch (default 64)")
+    parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate of the head (default 1e-3)")
+    parser.add_argument("--encoder-lr", type=float, default=1e-4,
+                        help="learning rate of the pretrained encoder when fine-tuning end to end (default 1e-4)")
+    parser.add_argument("--mlp-hidden", type=int, nargs="+", default=[256, 256, 256],
+                        help="hidden widths of the MLP baselines (default 256 256 256)")
+    parser.add_argument("--mlp-steps", type=int, default=300, help="full-batch Adam steps of the MLPs (default 300)")
+    parser.add_argument("--checkpoint", default=None,
+                        help="GMAE pretraining checkpoint (default: the space's default one, pretrained when missing)")
+    parser.add_argument("--out", default=None,
+                        help="results JSON (default saved_logs/predictor_eval/<space>-<dataset>.json; a .md table beside)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    return parser
+
+
+@cli_entry
+def main(argv=None) -> None:
+    args = build_parser().parse_args(argv)
+    labels = tuple(args.labels or DEFAULT_LABELS[args.space])
+    if min(labels) < 2 or args.runs < 1 or args.steps < 1 or args.batch_size < 2 or args.threads < 1:
+        raise InputError("--labels must be >= 2, --runs/--steps/--threads >= 1 and --batch-size >= 2")
+    test_size = args.test_size or DEFAULT_TEST_SIZE[args.space]
+    if test_size < 2:
+        raise InputError("--test-size must be >= 2")
+    dataset = args.dataset if args.space == "nb201" else "cifar10"
+    out = Path(args.out) if args.out else ROOT / "saved_logs" / "predictor_eval" / f"{args.space}-{dataset}.json"
+    torch.set_num_threads(args.threads)
+    settings = Settings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, encoder_lr=args.encoder_lr,
+                        mlp_hidden=tuple(args.mlp_hidden), mlp_steps=args.mlp_steps, checkpoint=args.checkpoint)
+    evaluate(args.space, dataset, args.predictors, labels, args.runs, test_size, args.seed, out, settings,
+             progress=not args.quiet)
+
+
+if __name__ == "__main__":
+    main()
