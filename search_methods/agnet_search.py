@@ -23,6 +23,7 @@ import torch
 from models.agnet import AGNet, cell_encoding
 from models.agnet_cells import cells_for
 from models.pretrain_agnet import ensure_agnet_generator
+from preprocessing.errors import InputError
 
 DESCRIPTION = "AG-Net: generator retrained on rank-weighted queried cells, candidates ranked by a joint predictor"
 
@@ -43,6 +44,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--recon-weight", type=float, default=0.1,
                         help="share of the reconstruction loss in the joint loss; the MSE gets the rest "
                              "(default 0.1, the paper's)")
+
+
+def check_args(args) -> None:
+    """InputError for flag values a search cannot run with."""
+    for name in ("initial", "top_k", "candidates", "max_samples", "train_steps", "batch_size"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.lr <= 0 or args.weight_factor <= 0:
+        raise InputError("--lr and --weight-factor must be positive")
+    if not 0 <= args.recon_weight <= 1:
+        raise InputError(f"--recon-weight {args.recon_weight} must be in [0, 1]")
 
 
 def rank_weights(values: np.ndarray, weight_factor: float) -> np.ndarray:
@@ -78,6 +90,7 @@ def context_from(saved: dict) -> dict:
 
 def prepare(args, benchmark, space) -> dict:
     """The pretrained generator (pretrained first on a fresh clone) for the grid's workers."""
+    check_args(args)
     return context_from(ensure_agnet_generator(cells_for(space).name))
 
 

@@ -223,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_args(argv=None) -> argparse.Namespace:
     args = build_parser().parse_args(argv)
+    agnet_search.check_args(args)
     if args.queries <= args.initial:
         raise InputError(f"--queries {args.queries} must exceed --initial {args.initial}")
     if args.latency_budget is not None and args.latency_budget <= 0:

@@ -27,7 +27,6 @@ from search_methods import results
 from search_methods.oracle import SIGNALS, BudgetExhausted, Oracle
 from search_methods.registry import METHODS
 
-DATASETS = ("cifar10", "cifar100", "ImageNet16-120")
 TIME_PER_QUERY = ("table", "epochs12")
 # Flags that describe the grid rather than a run; everything else is the run's config.
 GRID_FLAGS = ("datasets", "seeds", "workers", "out", "overwrite", "quiet")
@@ -64,9 +63,9 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
                     "Method ids: " + ", ".join(METHODS) + ". Add --method NAME --help for the method's own flags.",
     )
     parser.add_argument("--method", required=True, help="method id, one of: " + ", ".join(METHODS))
-    parser.add_argument("--datasets", nargs="+", default=list(DATASETS), metavar="NAME",
-                        help="datasets to search (default: cifar10 cifar100 ImageNet16-120; a custom --table "
-                             "has the one dataset 'custom')")
+    parser.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
+                        help="datasets to search (default: every dataset of the table: cifar10 cifar100 "
+                             "ImageNet16-120 for NB201; 'custom' for a CSV --table)")
     parser.add_argument("--seeds", default="100", help="a count (100 = seeds 0..99), a range (0-99) or a list (1,4,7)")
     parser.add_argument("--queries", type=int, default=None,
                         help="query budget: number of distinct architectures a run may evaluate (default 150 "
@@ -207,6 +206,8 @@ def run_grid(args, module) -> list[dict]:
     from preprocessing.nasbench201 import NB201Space
 
     bench = load_benchmark(args.table)
+    if args.datasets is None:
+        args.datasets = list(bench.datasets)
     for dataset in args.datasets:
         bench.metrics(dataset)  # unknown dataset -> InputError before any work
         simulated_time_per_query(bench, dataset, getattr(args, "time_per_query", "table"))

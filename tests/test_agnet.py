@@ -193,6 +193,12 @@ def test_rank_weights_formula():
     assert np.allclose(weights, [1 / 3, 1 / 5, 1 / 4, 1 / 2])
 
 
+@pytest.mark.parametrize("flag", [{"top_k": 0}, {"weight_factor": 0.0}, {"recon_weight": 1.5}])
+def test_bad_search_flags_are_input_errors(flag):
+    with pytest.raises(InputError):
+        agnet_search.check_args(search_args(agnet_search, **flag))
+
+
 @pytest.mark.parametrize("queries", [40, 37])
 def test_search_spends_exactly_the_budget_on_distinct_cells(queries):
     oracle = run_search(agnet_search, 0, queries)

@@ -83,3 +83,23 @@ def test_parallel_workers_match_in_process_results(tmp_path):
         parallel = json.loads(results.log_path(tmp_path / "p", "q30", "nb201", "cifar10", "evolution",
                                                log["seed"]).read_text())
         assert parallel["trajectory"] == log["trajectory"]
+
+
+def test_custom_table_is_searched_only_where_measured(tmp_path):
+    from preprocessing.nb201_table import load_embedded
+
+    bench = load_embedded()
+    metrics = bench.metrics("cifar100")
+    rows = np.random.default_rng(0).choice(len(bench), 300, replace=False)
+    csv = tmp_path / "mine.csv"
+    lines = ["arch,valid_acc,test_acc,train_time_s"] + [
+        f"{bench.arch_strings[i]},{metrics.valid_mean[i]:.4f},{metrics.test_mean[i]:.4f},{metrics.train_time_s[i]:.1f}"
+        for i in rows]
+    csv.write_text("\n".join(lines) + "\n")
+    logs = grid(tmp_path, "evolution", "--table", str(csv))
+    measured = {bench.arch_strings[i] for i in rows}
+    for log in logs:
+        assert log["dataset"] == "custom"
+        assert {t["arch"] for t in log["trajectory"]} <= measured
+    best = max(rows, key=lambda i: metrics.valid_mean[i])
+    assert max(log["final"]["best_valid"] for log in logs) <= round(metrics.valid_mean[best], 4)
