@@ -111,7 +111,11 @@ def _read_cifar_files(path: Path, name: str, files: list[str]) -> list[tuple[byt
 
 
 def load_cifar(path, name: str = "cifar10", train: bool = True) -> ImageArrays:
-    """CIFAR-10/100 train or test split from the official python archive or extracted folder."""
+    """CIFAR-10/100 train or test split from the official python archive or extracted folder.
+
+    The batch files are pickles (which can run code when loaded): only the ones at ``path`` are
+    unpickled, so pass only archives from a source you trust.
+    """
     if name not in _CIFAR:
         raise InputError(f"unknown CIFAR dataset {name!r}; use cifar10 or cifar100")
     _, _, train_files, test_files, label_key = _CIFAR[name]
@@ -377,3 +381,15 @@ class ImageNetEvalTransform:
         left, top = (w - self.size) // 2, (h - self.size) // 2
         img = img.crop((left, top, left + self.size, top + self.size))
         return normalize(pil_to_tensor(img)[None], IMAGENET_MEAN, IMAGENET_STD)[0]
+
+
+def resize_images(data: ImageArrays, size: int) -> ImageArrays:
+    """Square-resize uint8 images: area averaging when shrinking, bilinear when enlarging."""
+    if size < 1:
+        raise InputError(f"image size must be positive, got {size}")
+    if data.images.shape[-1] == size and data.images.shape[-2] == size:
+        return data
+    mode = "area" if size < data.images.shape[-1] else "bilinear"
+    resized = torch.nn.functional.interpolate(data.images.float(), size=(size, size), mode=mode,
+                                              **({} if mode == "area" else {"align_corners": False}))
+    return ImageArrays(resized.round().clamp(0, 255).to(torch.uint8), data.labels, data.num_classes)

@@ -11,7 +11,10 @@
 loop ramps it up linearly); it only acts in training mode.
 
 :func:`count_parameters` counts as DARTS does (auxiliary head excluded);
-:func:`count_multiply_adds` counts conv + linear multiply-adds of one eval-mode forward pass.
+:func:`count_multiply_adds` counts conv + linear multiply-adds of one eval-mode forward pass
+(ImageNet mobile setting: DARTS_V2 530M -- DARTS reports 574M with an unstated counter;
+arch2vec_rl / arch2vec_bo 525M / 571M, or 533M / 580M with ``count_batchnorm=True``, exactly
+arch2vec's reported figures).
 """
 from __future__ import annotations
 
@@ -181,8 +184,12 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if not name.startswith("auxiliary_head"))
 
 
-def count_multiply_adds(model: nn.Module, input_shape: tuple[int, int, int]) -> int:
-    """Multiply-adds of conv and linear layers for one eval-mode forward of a (C, H, W) input."""
+def count_multiply_adds(model: nn.Module, input_shape: tuple[int, int, int], count_batchnorm: bool = False) -> int:
+    """Multiply-adds of conv and linear layers for one eval-mode forward of a (C, H, W) input.
+
+    ``count_batchnorm`` adds 2 per BatchNorm output element, the convention of the ``thop``
+    profiler that arch2vec's ImageNet figures (533M RL, 580M BO) were measured with.
+    """
     total = 0
 
     def conv_hook(module: nn.Conv2d, _inputs, output):
@@ -194,12 +201,14 @@ def count_multiply_adds(model: nn.Module, input_shape: tuple[int, int, int]) -> 
         nonlocal total
         total += output[0].numel() * module.in_features
 
-    handles = []
-    for module in model.modules():
-        if isinstance(module, nn.Conv2d):
-            handles.append(module.register_forward_hook(conv_hook))
-        elif isinstance(module, nn.Linear):
-            handles.append(module.register_forward_hook(linear_hook))
+    def batchnorm_hook(_module, _inputs, output):
+        nonlocal total
+        total += 2 * output[0].numel()
+
+    hooks = {nn.Conv2d: conv_hook, nn.Linear: linear_hook}
+    if count_batchnorm:
+        hooks[nn.BatchNorm2d] = batchnorm_hook
+    handles = [module.register_forward_hook(hooks[type(module)]) for module in model.modules() if type(module) in hooks]
     was_training = model.training
     model.eval()
     try:

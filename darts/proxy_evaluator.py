@@ -7,7 +7,7 @@ Interface for search code::
     results = evaluator.evaluate([genotype_a, genotype_b])   # -> [(valid_acc_percent, train_seconds), ...]
 
 Defaults (Fashion-MNIST area-downsampled to 14x14, 3 cells of 8 channels, 2 epochs on 2,000
-images, 1,000 validation images) cost about 8 CPU-seconds per genotype.
+images, 1,000 validation images) cost 7-11 CPU-seconds per genotype (measured on one core).
 
 ``genotypes`` may be :class:`~preprocessing.darts_space.Genotype` values, 4-field sequences or
 genotype strings; they are validated first (InputError names a bad one). Each distinct genotype is

@@ -181,7 +181,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, recipe: dict) -> Non
 
 
 def check_training_arguments(args) -> None:
-    """InputError for nonsensical shared flag values."""
+    """InputError for nonsensical shared flag values; applies ``--threads``."""
     for name in ("epochs", "batch_size", "init_channels", "layers"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")

@@ -19,6 +19,9 @@ output-type node (forced at position ``N - 1``).
 The predictor reads a cell's *generator features* -- the GNN readout of the complete cell
 concatenated with its flat type one-hot and upper-triangular adjacency -- so its regression loss
 trains the generator's GNN too (the paper's joint loss ``0.1 * reconstruction + 0.9 * MSE``).
+The paper's predictor reads the generator's soft output for a noise sample drawn independently of
+the real cell whose accuracy it regresses; with teacher forcing the generator's own embedding of
+that real cell is what carries information about it, so that is what the predictor reads here.
 """
 from __future__ import annotations
 

@@ -107,8 +107,15 @@ class Arch2Vec(nn.Module):
 
     @torch.no_grad()
     def embed(self, adj: torch.Tensor, ops: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-        """(B, D) architecture embeddings: mean over real nodes of the node means (eval mode)."""
+        """(B, D) architecture embeddings: mean over real nodes of the node means.
+
+        Always computed in eval mode (batch norm on its running statistics), so a cell's embedding
+        does not depend on the batch it comes in.
+        """
+        was_training = self.training
+        self.eval()
         mean, _ = self.encode(adj, ops, mask)
+        self.train(was_training)
         if mask is None:
             return mean.mean(1)
         weights = mask.to(mean.dtype).unsqueeze(-1)

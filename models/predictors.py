@@ -112,7 +112,7 @@ class MLPPredictor:
         target = torch.as_tensor((y - self._y_mean) / self._y_std, dtype=torch.float32)
         generator = torch.Generator().manual_seed(int(seed))
         self.model = StackedMLP(X.shape[1], self.hidden, self.n_models, generator)
-        optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
         for _ in range(self.steps):
             optimiser.zero_grad(set_to_none=True)
             # Sum over members of each member's MSE: the members' gradients stay independent.

@@ -146,7 +146,7 @@ def _literal(node: ast.AST, field: str, text: str):
         return list(range(*[a.value for a in node.args]))
     try:
         return ast.literal_eval(node)
-    except ValueError:
+    except (ValueError, TypeError, SyntaxError, RecursionError):
         raise InputError(f"malformed genotype string: {field}= is not a literal in {text!r}") from None
 
 

@@ -131,19 +131,19 @@ class Cell:
     __slots__ = ("matrix", "ops")
 
     def __init__(self, matrix, ops):
-        try:
-            array = np.array(matrix, dtype=np.int64)
-        except (TypeError, ValueError):
-            raise InputError("NB101 cell matrix must be a 2-D array of 0/1 entries") from None
-        if array.ndim != 2 or array.shape[0] != array.shape[1]:
-            raise InputError(f"NB101 cell matrix must be square n x n, got shape {array.shape}")
-        n = array.shape[0]
+        raw = np.asarray(matrix)
+        if raw.dtype.kind not in "biuf":
+            raise InputError(f"NB101 cell matrix must hold 0/1 numbers, got dtype {raw.dtype}")
+        if raw.ndim != 2 or raw.shape[0] != raw.shape[1]:
+            raise InputError(f"NB101 cell matrix must be square n x n, got shape {raw.shape}")
+        n = raw.shape[0]
         if n < 2:
             raise InputError(f"an NB101 cell needs at least an input and an output vertex, got {n} vertices")
-        bad = np.flatnonzero((array != 0) & (array != 1))
+        bad = np.flatnonzero((raw != 0) & (raw != 1))
         if len(bad):
             src, dst = divmod(int(bad[0]), n)
-            raise InputError(f"NB101 cell matrix entries must be 0 or 1, got {array[src, dst]} at [{src}, {dst}]")
+            raise InputError(f"NB101 cell matrix entries must be 0 or 1, got {raw[src, dst]} at [{src}, {dst}]")
+        array = raw.astype(np.int64)
         ops = tuple(ops) if not isinstance(ops, str) else (ops,)
         if len(ops) != n:
             raise InputError(f"NB101 cell has a {n}x{n} matrix but {len(ops)} ops; give one op per vertex")
@@ -370,3 +370,105 @@ def mutate_cell(cell: Cell, rng: np.random.Generator, rate: float = 1.0) -> Cell
         child = Cell(matrix, ops)
         if child.is_valid():
             return child
+
+
+class NB101Space:
+    """The search space seen by a search method: keys are row ids of the enumerated space table.
+
+    Rows are the 423,624 unique cells sorted by module hash (:mod:`preprocessing.nb101_enumerate`);
+    :meth:`to_string` gives the module hash, which is the ``arch_string`` of every NB101
+    :class:`~preprocessing.benchmark_table.Benchmark`. ``allowed`` restricts the space to a subset
+    (e.g. the modules a table measured, see :meth:`restricted_to`); sampling, mutation and
+    :meth:`keys` then only return allowed cells.
+    """
+
+    name = "nb101"
+
+    def __init__(self, allowed: np.ndarray | None = None, table=None):
+        from preprocessing.nb101_enumerate import load_space  # that module builds on this one
+
+        self.table = load_space() if table is None else table
+        n = len(self.table)
+        self.allowed = np.ones(n, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
+        if self.allowed.shape != (n,) or not self.allowed.any():
+            raise InputError(f"allowed mask must be a ({n},) boolean array with at least one cell")
+        self._keys = np.flatnonzero(self.allowed)
+
+    @classmethod
+    def restricted_to(cls, arch_strings, table=None) -> "NB101Space":
+        """The space of the given module hashes (e.g. ``benchmark.arch_strings``)."""
+        if table is None:
+            from preprocessing.nb101_enumerate import load_space
+
+            table = load_space()
+        allowed = np.zeros(len(table), dtype=bool)
+        allowed[table.indices_of(arch_strings)] = True
+        return cls(allowed=allowed, table=table)
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def keys(self) -> np.ndarray:
+        """All (allowed) row ids."""
+        return self._keys
+
+    def to_string(self, key: int) -> str:
+        return str(self.table.hashes[int(key)])
+
+    def from_string(self, module_hash: str) -> int:
+        return self.table.index_of(module_hash)
+
+    def cell(self, key: int) -> Cell:
+        return self.table.cell(int(key))
+
+    def key_of_cell(self, cell: Cell) -> int:
+        return self.from_string(cell.module_hash())
+
+    def sample(self, rng: np.random.Generator, size: int | None = None, replace: bool = True):
+        """Uniform sample over the (allowed) unique cells."""
+        if size is None:
+            return int(rng.choice(self._keys))
+        return rng.choice(self._keys, size=size, replace=replace)
+
+    def neighbours(self, key: int) -> np.ndarray:
+        """Allowed cells one edge flip or one op change away from the 7-vertex form of ``key``."""
+        base = self.cell(key).padded()
+        variants = []
+        for src, dst in zip(_TRIU_ROWS.tolist(), _TRIU_COLS.tolist()):
+            matrix = base.matrix.copy()
+            matrix[src, dst] ^= 1
+            variants.append(Cell(matrix, base.ops))
+        for v in range(1, MAX_VERTICES - 1):
+            for op in CANDIDATE_OPS:
+                if op != base.ops[v]:
+                    variants.append(Cell(base.matrix, base.ops[:v] + (op,) + base.ops[v + 1:]))
+        found = {self.key_of_cell(c) for c in variants if c.is_valid()} - {int(key)}
+        keys = np.array(sorted(found), dtype=np.int64)
+        return keys[self.allowed[keys]]
+
+    def mutate(self, key: int, rng: np.random.Generator) -> int:
+        """NB101 paper mutation (:func:`mutate_cell`) in the full space.
+
+        A restricted space holds too few cells for random mutations to land in it, so there a
+        mutation is a uniformly chosen allowed neighbour (a uniform sample when there is none).
+        """
+        if len(self) == len(self.table):
+            return self.key_of_cell(mutate_cell(self.cell(key), rng))
+        options = self.neighbours(key)
+        return int(rng.choice(options)) if len(options) else self.sample(rng)
+
+    def onehot(self, keys=None) -> np.ndarray:
+        """(len(keys), 56) float32 :func:`flat_encoding`; all allowed cells when keys is None."""
+        return flat_encoding(*self._padded(keys))
+
+    def graphs(self, keys=None) -> tuple[np.ndarray, np.ndarray]:
+        """arch2vec inputs: adjacency (B, 7, 7) and op one-hot (B, 7, 5), float32."""
+        return arch2vec_encoding(*self._padded(keys))
+
+    def key_of_graph(self, adjacency: np.ndarray, ops: np.ndarray) -> int:
+        """Inverse of :meth:`graphs` for one cell (scores are thresholded / arg-maxed)."""
+        return self.key_of_cell(cell_from_arch2vec(adjacency, ops))
+
+    def _padded(self, keys) -> tuple[np.ndarray, np.ndarray]:
+        keys = self._keys if keys is None else np.atleast_1d(np.asarray(keys, dtype=np.int64))
+        return self.table.padded_arrays(keys)

@@ -287,10 +287,19 @@ class NB101SpaceTable:
 
     def index_of(self, module_hash: str) -> int:
         """Row of a module hash; InputError when the hash is not an NB101 cell."""
-        i = int(np.searchsorted(self.hashes, module_hash))
-        if i == len(self.hashes) or self.hashes[i] != module_hash:
-            raise InputError(f"{module_hash!r} is not the module hash of any NB101 cell")
-        return i
+        return int(self.indices_of([module_hash])[0])
+
+    def indices_of(self, module_hashes) -> np.ndarray:
+        """Rows of many module hashes (binary search: rows are sorted); InputError naming an unknown one."""
+        wanted = np.asarray(module_hashes, dtype=str)
+        rows = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        unknown = np.flatnonzero(self.hashes[rows] != wanted)
+        if len(unknown):
+            raise InputError(
+                f"{len(unknown)} of {len(wanted)} hashes are not the module hash of any NB101 cell, "
+                f"e.g. {str(wanted[unknown[0]])!r}"
+            )
+        return rows
 
     def padded_arrays(self, rows=None) -> tuple[np.ndarray, np.ndarray]:
         """Padded array form of the given rows (all when None): (B, 7, 7) uint8, (B, 7) int8 op codes."""

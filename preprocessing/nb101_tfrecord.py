@@ -233,6 +233,10 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("varint longer than 10 bytes")
 
 
+_DOUBLE = struct.Struct("<d")
+_FLOAT = struct.Struct("<f")
+
+
 def parse_protobuf(data: bytes) -> dict[int, list]:
     """Decode one protobuf message into ``{field number: [raw values]}``.
 
@@ -240,33 +244,39 @@ def parse_protobuf(data: bytes) -> dict[int, list]:
     as float, length-delimited fields as bytes. ValueError on malformed input.
     """
     fields: dict[int, list] = {}
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
+    pos, end = 0, len(data)
+    while pos < end:
+        key = data[pos]  # one-byte keys and lengths are the common case: skip the varint call
+        pos += 1
+        if key >= 0x80:
+            key, pos = _varint(data, pos - 1)
         number, wire_type = key >> 3, key & 7
-        if wire_type == 0:
-            value, pos = _varint(data, pos)
-        elif wire_type == 1:
-            if pos + 8 > len(data):
+        if number == 0:
+            raise ValueError("protobuf field number 0 is invalid")
+        if wire_type == 1:
+            if pos + 8 > end:
                 raise ValueError(f"64-bit field {number} runs past the end of the message")
-            value = struct.unpack_from("<d", data, pos)[0]
+            value = _DOUBLE.unpack_from(data, pos)[0]
             pos += 8
+        elif wire_type == 0:
+            value, pos = _varint(data, pos)
         elif wire_type == 2:
             size, pos = _varint(data, pos)
-            if pos + size > len(data):
+            if pos + size > end:
                 raise ValueError(f"length-delimited field {number} runs past the end of the message")
             value = data[pos:pos + size]
             pos += size
         elif wire_type == 5:
-            if pos + 4 > len(data):
+            if pos + 4 > end:
                 raise ValueError(f"32-bit field {number} runs past the end of the message")
-            value = struct.unpack_from("<f", data, pos)[0]
+            value = _FLOAT.unpack_from(data, pos)[0]
             pos += 4
         else:
             raise ValueError(f"unsupported protobuf wire type {wire_type} (field {number})")
-        if number == 0:
-            raise ValueError("protobuf field number 0 is invalid")
-        fields.setdefault(number, []).append(value)
+        if number in fields:
+            fields[number].append(value)
+        else:
+            fields[number] = [value]
     return fields
 
 
@@ -325,26 +335,29 @@ def decode_model_metrics(data: bytes) -> tuple[list[dict], int]:
 
 
 # ---- conversion -------------------------------------------------------------------------------
+_BITS = bytes.maketrans(b"01", b"\x00\x01")
+
+
 def _parse_spec(raw_adjacency: str, raw_operations: str) -> tuple[bytes, bytes]:
     """Official spec strings -> padded (49 bytes adjacency, 7 bytes op codes); ValueError when malformed."""
     n = int(round(len(raw_adjacency) ** 0.5))
     if n * n != len(raw_adjacency) or not 2 <= n <= MAX_VERTICES:
         raise ValueError(f"adjacency string of length {len(raw_adjacency)} is not an n x n matrix with 2 <= n <= 7")
+    if not set(raw_adjacency) <= {"0", "1"}:
+        raise ValueError("adjacency string must hold only '0' and '1'")
+    rows = [raw_adjacency[i * n:(i + 1) * n] for i in range(n)]
+    if any("1" in row[: i + 1] for i, row in enumerate(rows)):
+        raise ValueError("adjacency must be strictly upper triangular")
     ops = raw_operations.split(",")
     if len(ops) != n:
         raise ValueError(f"{len(ops)} operations for a {n}x{n} adjacency")
     try:
-        codes = [_OP_CODE[op] for op in ops]
-        matrix = np.array([int(c) for c in raw_adjacency], dtype=np.uint8).reshape(n, n)
+        codes = bytes(_OP_CODE[op] for op in ops)
     except KeyError as exc:
         raise ValueError(f"unknown operation {exc.args[0]!r}") from None
-    if matrix.max() > 1 or np.tril(matrix).any():
-        raise ValueError("adjacency must be a 0/1 strictly upper-triangular matrix")
-    adjacency = np.zeros((MAX_VERTICES, MAX_VERTICES), dtype=np.uint8)
-    adjacency[:n, :n] = matrix
-    op_codes = np.full(MAX_VERTICES, PAD, dtype=np.int8)
-    op_codes[:n] = codes
-    return adjacency.tobytes(), op_codes.tobytes()
+    padding = MAX_VERTICES - n
+    adjacency = b"".join(row.encode().translate(_BITS) + bytes(padding) for row in rows) + bytes(MAX_VERTICES * padding)
+    return adjacency, codes + bytes([PAD & 0xFF]) * padding
 
 
 class _Accumulator:

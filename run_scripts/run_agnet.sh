@@ -28,3 +28,5 @@ python -m search_methods.hw_search --device raspi4 --latency-budget 15 --queries
 
 python -m plot_scripts.plot_search_curves --protocol q150
 python -m plot_scripts.plot_search_curves --protocol q300
+python -m plot_scripts.summarize --protocol q150
+python -m plot_scripts.summarize --protocol q300

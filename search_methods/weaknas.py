@@ -4,16 +4,15 @@ Each iteration fits a fresh predictor (an MLP on the flat encoding, labels stand
 architecture queried so far, scores every unqueried cell (or, for spaces larger than
 ``--score-pool``, a uniform sample of that many), and queries the next batch:
 
-* ``weaknas``: uniformly at random from the predicted top-N of the unqueried cells; N follows the
-  paper's exponential decay schedule from ``--top-start`` to ``--top-end`` (constant 100 by default).
+* ``weaknas``: uniformly at random from the unqueried cells among the predicted top-N of all cells
+  (the best-ranked unqueried cells when fewer than a batch are left there); N follows the paper's
+  exponential decay schedule from ``--top-start`` to ``--top-end`` (constant 100 by default).
 * ``weaknas_ei``: an ensemble of MLPs gives a mean and a spread per cell; the batch is the cells of
   highest expected improvement over the best label so far (spread divided by ``--ei-calibration``,
   5 as in the original).
 
 Differences from the original code (VITA-Group/WeakNAS): labels are standardised over the queried
-architectures only (the original used the mean and std of the whole table); the top-N pool holds
-N *unqueried* cells (the original took the top-N of all cells and sampled among its unqueried
-ones); EI uses the best label so far as the incumbent (the original used the worst); the ensemble
+architectures only (the original used the mean and std of the whole table); EI uses the best label so far as the incumbent (the original used the worst); the ensemble
 is trained as one batched model with full-batch Adam. The best-so-far in our logs counts only
 queried architectures (the original's notebooks also counted the predictor's unqueried top-1).
 """
@@ -150,9 +149,15 @@ class WeakNAS:
             mean, std = self.predictor.predict_dist(self.encode(pool))
             score = expected_improvement(mean, std / self.args.ei_calibration, best=float(values.max()))
             return pool[np.argsort(-score, kind="stable")[:size]]
+        # The paper's pool: the predicted top-N of all cells, queried ones included, minus those
+        # queried. As the search closes in, the top fills with queried cells and the pool shrinks.
+        ranked = np.concatenate([np.flatnonzero(self.queried), pool])
+        ranked = ranked[np.argsort(-self.predictor.predict(self.encode(ranked)), kind="stable")]
         n_top = self.top_n[min(iteration, len(self.top_n) - 1)]
-        top = pool[np.argsort(-self.predictor.predict(self.encode(pool)), kind="stable")[:max(n_top, size)]]
-        return self.rng.choice(top, size=size, replace=False)
+        top = ranked[:n_top][~self.queried[ranked[:n_top]]]
+        if len(top) >= size:
+            return self.rng.choice(top, size=size, replace=False)
+        return ranked[~self.queried[ranked]][:size]  # too few left in the top-N: the best-ranked unqueried
 
     def run(self) -> None:
         """Query until the oracle's budget (or the space) is exhausted."""

@@ -184,3 +184,26 @@ def test_reconstruction_accuracy_counts():
     metrics = reconstruction_accuracy(Echo(n_types=7), adj, ops)
     assert metrics["ops_node"] == pytest.approx(1 - 1 / 24) and metrics["ops_graph"] == pytest.approx(2 / 3)
     assert metrics["adj_pair"] == pytest.approx(1 - 1 / 84) and metrics["adj_graph"] == pytest.approx(2 / 3)
+
+
+def test_nasbench201_json_entries(tmp_path):
+    from preprocessing.nasbench201_json import dataset_entries, main as json_main
+    from preprocessing.nb201_table import load_embedded
+
+    bench = load_embedded()
+    entries = dataset_entries(bench, "ImageNet16-120")
+    assert len(entries) == 15625 and set(entries["0"]) == {
+        "arch_str", "module_adjacency", "module_operations", "valid_accuracy", "test_accuracy", "training_time"}
+    entry = entries["6111"]
+    metrics = bench.metrics("ImageNet16-120")
+    assert entry["arch_str"] == bench.arch_strings[6111]
+    assert entry["valid_accuracy"] == pytest.approx(metrics.valid_mean[6111])
+    assert entry["test_accuracy"] == pytest.approx(metrics.test_mean[6111])
+    assert entry["training_time"] == pytest.approx(metrics.train_time_s[6111])
+    assert np.array_equal(entry["module_adjacency"], GRAPH_ADJACENCY)
+    operations = np.array(entry["module_operations"])
+    assert operations.shape == (8, 7) and (operations.sum(1) == 1).all()
+    assert NB201Space().key_of_graph(operations) == 6111
+    with pytest.raises(SystemExit):
+        json_main(["--out-dir", str(tmp_path), "--table", str(tmp_path / "missing.npz")])
+    assert not list(tmp_path.iterdir())

@@ -44,11 +44,20 @@ def test_imagenet_parameter_counts_match_the_papers(name):
     assert abs(count_parameters(model) / 1e6 - PUBLISHED_IMAGENET_PARAMS_M[name]) < 0.1
 
 
+@pytest.mark.parametrize("name, published_m", [("arch2vec_rl", 533), ("arch2vec_bo", 580)])
+def test_imagenet_multiply_adds_match_arch2vec_with_its_counting_rule(name, published_m):
+    model = NetworkImageNet(GENOTYPES[name], channels=48, num_classes=1000, layers=14, auxiliary=False)
+    with_bn = count_multiply_adds(model, (3, 224, 224), count_batchnorm=True)
+    assert abs(with_bn / 1e6 - published_m) < 1.0
+    assert count_multiply_adds(model, (3, 224, 224)) < with_bn
+
+
 def test_multiply_add_count_matches_a_hand_count():
     model = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.Conv2d(4, 4, 3, padding=1, groups=4),
                           nn.Flatten(), nn.Linear(4 * 8 * 8, 10))
     expected = 4 * 64 * 27 + 4 * 64 * 9 + 256 * 10
     assert count_multiply_adds(model, (3, 8, 8)) == expected
+    assert count_multiply_adds(nn.Sequential(model, nn.BatchNorm1d(10)), (3, 8, 8), count_batchnorm=True) == expected
     assert model.training  # the mode is restored
 
 

@@ -14,6 +14,7 @@ from preprocessing.nasbench101 import (
     FLAT_DIM,
     PAD,
     Cell,
+    NB101Space,
     arch2vec_encoding,
     cell_from_arch2vec,
     flat_encoding,
@@ -48,6 +49,11 @@ def _official_rows() -> list[tuple[str, Cell]]:
 
 
 OFFICIAL = _official_rows()
+
+
+@pytest.fixture(scope="module")
+def space_table():
+    return load_space()
 
 
 def _random_topological_relabelling(cell: Cell, rng: np.random.Generator) -> Cell:
@@ -119,6 +125,8 @@ def _chain(n: int) -> np.ndarray:
         (_chain(3), ("conv3x3-bn-relu", "input", "output"), "start with 'input'"),
         (_chain(4), ("input", "output", "maxpool3x3", "output"), "vertex 1"),
         (_chain(3) * 2, CHAIN, "0 or 1"),
+        (_chain(3) * 0.5, CHAIN, "got 0.5 at \\[0, 1\\]"),
+        (np.array([["0", "1"], ["0", "0"]]), ("input", "output"), "0/1 numbers"),
         (np.array([[1, 1, 0], [0, 0, 1], [0, 0, 0]]), CHAIN, "self-loop at vertex 0"),
         (np.array([[0, 1, 0], [0, 0, 1], [0, 1, 0]]), CHAIN, "cycle"),
         (np.array([[0, 1, 1], [0, 0, 0], [0, 1, 0]]), CHAIN, "not upper triangular"),
@@ -252,15 +260,16 @@ def test_vectorised_enumeration_matches_reference_on_small_space(max_edges, work
     assert got == reference  # same representative the official generator keeps
 
 
-def test_shipped_space_file():
+def test_shipped_space_file(space_table):
     assert DEFAULT_PATH.stat().st_size < 8_000_000
-    table = load_space()
-    assert len(table) == N_CELLS and len(np.unique(table.hashes)) == N_CELLS
-    assert (table.hashes[1:] > table.hashes[:-1]).all()
-    rows = [table.index_of(h) for h, _ in OFFICIAL]
+    table = space_table
+    assert len(table) == N_CELLS
+    assert (table.hashes[1:] > table.hashes[:-1]).all()  # sorted and therefore unique
+    rows = table.indices_of([h for h, _ in OFFICIAL])
     assert [table.cell(r) for r in rows[:50]] == [c for _, c in OFFICIAL[:50]]  # the official specs
     adjacency, op_codes = table.padded_arrays(rows)
-    assert np.array_equal(adjacency, padded_arrays([c for _, c in OFFICIAL])[0])
+    official_adjacency, official_codes = padded_arrays([c for _, c in OFFICIAL])
+    assert np.array_equal(adjacency, official_adjacency) and np.array_equal(op_codes, official_codes)
     sample = np.random.default_rng(0).choice(N_CELLS, size=100, replace=False)
     assert [table.cell(r).module_hash() for r in sample] == table.hashes[sample].tolist()
     assert table.n_vertices.max() == 7 and table.n_vertices.min() == 2
@@ -283,3 +292,35 @@ def test_enumerate_cli_rejects_bad_workers(tmp_path, capsys):
         enumerate_main(["--out", str(out), "--workers", "0"])
     assert exc.value.code == 2 and not out.exists()
     assert capsys.readouterr().err.startswith("error: --workers")
+
+
+# ---- the space seen by search methods -----------------------------------------------------------
+def test_nb101_space_interface(space_table):
+    space = NB101Space(table=space_table)
+    rng = np.random.default_rng(0)
+    keys = space.sample(rng, size=5)
+    assert np.array_equal(keys, NB101Space(table=space_table).sample(np.random.default_rng(0), size=5))
+    for key in keys.tolist():
+        assert space.from_string(space.to_string(key)) == key
+        assert space.key_of_cell(space.cell(key)) == key
+    children = [space.mutate(k, np.random.default_rng(k)) for k in keys.tolist()]
+    assert children == [space.mutate(k, np.random.default_rng(k)) for k in keys.tolist()]
+    assert children != keys.tolist() and all(0 <= c < len(space) for c in children)
+    neighbours = space.neighbours(int(keys[0]))
+    assert 0 < len(neighbours) <= 31 and int(keys[0]) not in neighbours
+    adjacency, ops = space.graphs(keys)
+    assert adjacency.shape == (5, 7, 7) and ops.shape == (5, 7, 5)
+    assert [space.key_of_graph(a, o) for a, o in zip(adjacency, ops)] == keys.tolist()
+    assert space.onehot(keys).shape == (5, 56)
+
+
+def test_nb101_space_restricted_to_a_table(space_table):
+    full = NB101Space(table=space_table)
+    hashes = [full.to_string(k) for k in (3, 10, 400_000)]
+    space = NB101Space.restricted_to(hashes, table=full.table)
+    assert len(space) == 3 and set(space.keys().tolist()) == {3, 10, 400_000}
+    rng = np.random.default_rng(1)
+    assert {space.sample(rng) for _ in range(30)} <= {3, 10, 400_000}
+    assert space.mutate(3, rng) in {10, 400_000} or len(space.neighbours(3)) == 0
+    with pytest.raises(InputError, match="1 of 1 hashes are not the module hash"):
+        NB101Space.restricted_to(["0" * 32], table=full.table)
