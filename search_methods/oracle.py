@@ -11,6 +11,7 @@ raise :class:`BudgetExhausted`, which the protocol runner treats as the normal e
 """
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Callable
 
 import numpy as np
@@ -25,43 +26,41 @@ class BudgetExhausted(Exception):
     """Raised by :meth:`Oracle.query` once the query or time budget is spent."""
 
 
-class Oracle:
-    """One dataset of a tabular benchmark, seen through a query budget.
+class BudgetedOracle(ABC):
+    """Query accounting shared by every oracle: budget, history, re-queries and the trajectory.
+
+    Subclasses say what one architecture is worth: :meth:`_signal` (the validation value a search
+    sees), :meth:`_time` (its simulated cost in seconds) and :meth:`_test` (reporting only).
 
     Args:
-        benchmark: the table (rows = architecture keys).
-        dataset: which of its datasets answers.
-        signal: ``"mean"`` -- seed-mean validation accuracy; ``"seed"`` -- the validation accuracy
-            of one training seed drawn at random per architecture (arch2vec / WeakNAS protocol).
-        rng: draws the seed for ``signal="seed"``.
         max_queries / max_time_s: budgets; a query is allowed while both are unspent.
-        time_per_query: optional ``key -> seconds`` replacing the table's training time.
         to_string: ``key -> canonical architecture string`` for the trajectory.
     """
 
-    def __init__(self, benchmark: Benchmark, dataset: str, signal: str = "mean",
-                 rng: np.random.Generator | None = None, max_queries: int | None = None,
-                 max_time_s: float | None = None, time_per_query: Callable[[int], float] | None = None,
-                 to_string: Callable[[int], str] | None = None):
-        if signal not in SIGNALS:
-            raise InputError(f"unknown signal {signal!r}; choose one of {', '.join(SIGNALS)}")
+    dataset = ""
+
+    def __init__(self, max_queries: int | None, max_time_s: float | None, to_string: Callable[[int], str]):
         if max_queries is None and max_time_s is None:
             raise InputError("an oracle needs a budget: max_queries and/or max_time_s")
-        self.metrics = benchmark.metrics(dataset)
-        if signal == "seed" and self.metrics.valid_seeds.shape[1] == 0:
-            raise InputError(f"signal 'seed' needs per-seed values, which this {dataset} table lacks; use --signal mean")
-        self.dataset = dataset
-        self.signal = signal
-        self.rng = rng if rng is not None else np.random.default_rng(0)
         self.max_queries = max_queries
         self.max_time_s = max_time_s
-        self._time = time_per_query or (lambda key: float(self.metrics.train_time_s[key]))
-        self._to_string = to_string or (lambda key: str(benchmark.arch_strings[key]))
+        self._to_string = to_string
         self._answers: dict[int, float] = {}
         self.n_requeries = 0
         self.sim_time_s = 0.0
         self.trajectory: list[dict] = []
         self._best_key: int | None = None
+
+    @abstractmethod
+    def _signal(self, key: int) -> float:
+        """The validation value a search sees for ``key``."""
+
+    @abstractmethod
+    def _time(self, key: int) -> float:
+        """Simulated cost of evaluating ``key``, seconds."""
+
+    def _test(self, key: int) -> float | None:
+        return None
 
     # ---- what a search method uses --------------------------------------------------------
     @property
@@ -95,7 +94,7 @@ class Oracle:
             raise BudgetExhausted
         value = self._signal(key)
         if not np.isfinite(value):
-            raise InputError(f"architecture {self._to_string(key)} has no {self.dataset} value in this table")
+            raise InputError(f"architecture {self._to_string(key)} has no {self.dataset} value in this oracle")
         self._answers[key] = value
         self.sim_time_s += self._time(key)
         if self._best_key is None or value > self._answers[self._best_key]:
@@ -112,13 +111,44 @@ class Oracle:
         return value
 
     def query_many(self, keys) -> np.ndarray:
-        """Query in order; stops early (without raising) when the budget runs out."""
-        values = []
-        for key in keys:
-            if self.exhausted and not self.seen(key):
-                break
-            values.append(self.query(key))
-        return np.asarray(values, dtype=float)
+        """Query in order (an evaluator may run the new ones in parallel); like :meth:`query`, raises
+        :class:`BudgetExhausted` once the budget runs out part-way."""
+        return np.asarray([self.query(key) for key in keys], dtype=float)
+
+
+class Oracle(BudgetedOracle):
+    """One dataset of a tabular benchmark, seen through a query budget.
+
+    Args:
+        benchmark: the table (rows = architecture keys).
+        dataset: which of its datasets answers.
+        signal: ``"mean"`` -- seed-mean validation accuracy; ``"seed"`` -- the validation accuracy
+            of one training seed drawn at random per architecture (arch2vec / WeakNAS protocol).
+        rng: draws the seed for ``signal="seed"``.
+        max_queries / max_time_s: budgets; a query is allowed while both are unspent.
+        time_per_query: optional ``key -> seconds`` replacing the table's training time.
+        to_string: ``key -> canonical architecture string`` for the trajectory.
+    """
+
+    def __init__(self, benchmark: Benchmark, dataset: str, signal: str = "mean",
+                 rng: np.random.Generator | None = None, max_queries: int | None = None,
+                 max_time_s: float | None = None, time_per_query: Callable[[int], float] | None = None,
+                 to_string: Callable[[int], str] | None = None):
+        super().__init__(max_queries, max_time_s, to_string or (lambda key: str(benchmark.arch_strings[key])))
+        if signal not in SIGNALS:
+            raise InputError(f"unknown signal {signal!r}; choose one of {', '.join(SIGNALS)}")
+        self.metrics = benchmark.metrics(dataset)
+        if signal == "seed" and self.metrics.valid_seeds.shape[1] == 0:
+            raise InputError(f"signal 'seed' needs per-seed values, which this {dataset} table lacks; use --signal mean")
+        self.dataset = dataset
+        self.signal = signal
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+        self._time_per_query = time_per_query
+
+    def _time(self, key: int) -> float:
+        if self._time_per_query is not None:
+            return self._time_per_query(key)
+        return float(self.metrics.train_time_s[key])
 
     def _test(self, key: int) -> float | None:
         """Test accuracy for the trajectory's reporting column (None where the source has none)."""

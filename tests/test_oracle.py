@@ -32,7 +32,8 @@ def test_query_budget_counts_new_architectures_only():
 
 def test_time_budget_stops_after_crossing():
     oracle = Oracle(toy_benchmark(), "d", max_time_s=25.0)
-    oracle.query_many([1, 2, 3, 4])
+    with pytest.raises(BudgetExhausted):
+        oracle.query_many([1, 2, 3, 4])
     assert oracle.n_queries == 3 and oracle.sim_time_s == 30.0
 
 
