@@ -42,7 +42,6 @@ class Cell(nn.Module):
 
     def __init__(self, cell, c_prev_prev: int, c_prev: int, channels: int, reduction: bool, reduction_prev: bool):
         super().__init__()
-        self.reduction = reduction
         self.preprocess0 = (FactorizedReduce(c_prev_prev, channels) if reduction_prev
                             else ReLUConvBN(c_prev_prev, channels, 1, 1, 0))
         self.preprocess1 = ReLUConvBN(c_prev, channels, 1, 1, 0)
@@ -205,10 +204,11 @@ def count_multiply_adds(model: nn.Module, input_shape: tuple[int, int, int], cou
         nonlocal total
         total += 2 * output[0].numel()
 
-    hooks = {nn.Conv2d: conv_hook, nn.Linear: linear_hook}
+    hooks = [(nn.Conv2d, conv_hook), (nn.Linear, linear_hook)]
     if count_batchnorm:
-        hooks[nn.BatchNorm2d] = batchnorm_hook
-    handles = [module.register_forward_hook(hooks[type(module)]) for module in model.modules() if type(module) in hooks]
+        hooks.append((nn.modules.batchnorm._BatchNorm, batchnorm_hook))
+    handles = [module.register_forward_hook(hook) for module in model.modules()
+               for kind, hook in hooks if isinstance(module, kind)]
     was_training = model.training
     model.eval()
     try:

@@ -224,6 +224,11 @@ def _parser() -> argparse.ArgumentParser:
 def main(argv=None) -> list[dict]:
     args = _parser().parse_args(argv)
     check_training_arguments(args)
+    for flag, value in (("--train-limit", args.train_limit), ("--valid-limit", args.valid_limit)):
+        if value is not None and value < 1:
+            raise InputError(f"{flag} must be positive, got {value}")
+    if args.cutout_length is not None and args.cutout_length < 0:
+        raise InputError(f"--cutout-length must be 0 (off) or positive, got {args.cutout_length}")
     genotype = resolve_genotype(None if args.genotype else (args.arch or "DARTS_V2"), args.genotype)
     seed_everything(args.seed)
     train_data = load_dataset(args.dataset, args.data, train=True)

@@ -52,18 +52,19 @@ class DNGO:
 
     Args:
         make_network: builds a fresh :class:`BasisRegressor` (called under the fit seed).
-        epochs / batch_size / lr: mini-batch Adam training of the network (pybnn: 100 / 10 / 0.01).
+        epochs / batch_size / lr: Adam training of the network; ``batch_size=None`` = full batch
+            (pybnn: 100 epochs of batches of 10, lr 0.01).
         optimize_hypers: tune the BLR precisions by marginal likelihood (else alpha=1, beta=1000
             on the standardised targets, pybnn's fixed defaults).
         chunk: rows per forward pass in :meth:`predict`.
     """
 
-    def __init__(self, make_network: Callable[[], BasisRegressor], epochs: int = 100, batch_size: int = 10,
+    def __init__(self, make_network: Callable[[], BasisRegressor], epochs: int = 100, batch_size: int | None = None,
                  lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 4096):
-        if epochs < 1 or batch_size < 1 or chunk < 1 or lr <= 0:
+        if epochs < 1 or (batch_size is not None and batch_size < 1) or chunk < 1 or lr <= 0:
             raise InputError("DNGO needs epochs, batch_size and chunk >= 1 and a positive lr")
         self.make_network = make_network
-        self.epochs, self.batch_size, self.lr = int(epochs), int(batch_size), float(lr)
+        self.epochs, self.batch_size, self.lr = int(epochs), batch_size, float(lr)
         self.optimize_hypers = optimize_hypers
         self.chunk = int(chunk)
         self.network: BasisRegressor | None = None
@@ -81,9 +82,9 @@ class DNGO:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
             self.network = self.make_network()
-        optimiser = torch.optim.Adam(self.network.parameters(), lr=self.lr)
+        optimiser = torch.optim.Adam(self.network.parameters(), lr=self.lr, fused=True)
         self.network.train()
-        batch = min(self.batch_size, len(y))
+        batch = len(y) if self.batch_size is None else min(self.batch_size, len(y))
         for _ in range(self.epochs):
             order = torch.randperm(len(y), generator=generator)
             # pybnn drops the last incomplete batch; every point is still seen over the epochs

@@ -7,7 +7,7 @@
 2. **Tasks.** Each task's images are redrawn exactly as the builder drew them (the table stores the
    recipe), embedded by the CNN and kept per class; every step draws ``--images-per-class`` of them
    per class, so the dataset encoders see a new sample of each dataset every time.
-3. **Meta-predictor** (dataset code + graph code -> accuracy / 100, MSE). The last ``--valid-tasks``
+3. **Meta-predictor** (dataset code + graph code -> standardised accuracy, MSE). The last ``--valid-tasks``
    tasks are held out; the epoch with the best mean within-task Pearson correlation on them is kept.
 4. **Generator** (cross-modal VAE): each task is paired with its top ``--top-fraction`` cells; loss =
    cell reconstruction + ``--kl-weight`` x KL(q(z|D) || N(0, I)); the epoch with the lowest held-out
@@ -98,10 +98,14 @@ def within_task_pearson(model: MetaPredictor, tasks: list[Task], per_class: int,
 
 
 def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args, progress: bool):
+    """Fit standardised accuracies (the spread between cells of one task is a few points; unscaled, the
+    loss would barely see it). Returns the model, its metrics and the (mean, std) used to scale."""
     torch.manual_seed(args.seed)
     model = MetaPredictor(feature_dim, args.predictor_hidden, args.dataset_dim)
     optimizer = torch.optim.Adam(model.parameters(), args.lr)
     generator = torch.Generator().manual_seed(args.seed)
+    every = torch.cat([t.accuracy for t in train])
+    mean, std = float(every.mean()), float(every.std().clamp_min(1e-4))
     best = (-2.0, 0, None)
     bar = tqdm(range(args.predictor_epochs), desc="meta-predictor", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -109,7 +113,7 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
         for t in torch.randperm(len(train), generator=generator).tolist():
             task = train[t]
             predicted = model(sample_class_features(task.feature_sets, args.images_per_class, generator), task.ops)
-            loss = torch.nn.functional.mse_loss(predicted, task.accuracy)
+            loss = torch.nn.functional.mse_loss(predicted, (task.accuracy - mean) / std)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -118,7 +122,9 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
             best = (score, epoch, {k: v.clone() for k, v in model.state_dict().items()})
         bar.set_postfix(pearson=f"{score:.3f}", best=f"{best[0]:.3f}@{best[1]}")
     model.load_state_dict(best[2])
-    return model.eval(), {"valid_within_task_pearson": best[0], "predictor_best_epoch": best[1]}
+    metrics = {"valid_within_task_pearson": best[0], "predictor_best_epoch": best[1],
+               "valid_selection_on": "held-out tasks" if valid else "training tasks"}
+    return model.eval(), metrics, (mean, std)
 
 
 def top_cells(task: Task, fraction: float) -> torch.Tensor:
@@ -231,7 +237,8 @@ def main(argv=None) -> dict:
                                           args.feature_dim, args.feature_epochs, args.seed, progress)
     tasks = load_tasks(table, recipe, cnn, args.feature_size)
     train, valid = tasks[:len(tasks) - args.valid_tasks], tasks[len(tasks) - args.valid_tasks:]
-    predictor, predictor_metrics = train_predictor(train, valid, args.feature_dim, args, progress)
+    predictor, predictor_metrics, (target_mean, target_std) = train_predictor(train, valid, args.feature_dim,
+                                                                              args, progress)
     generator_model, generator_metrics = train_generator(train, valid, args.feature_dim, args, progress)
     seconds = time.perf_counter() - start
     metrics = {"feature_cnn_train_acc": cnn_accuracy, **predictor_metrics, **generator_metrics,
@@ -240,7 +247,8 @@ def main(argv=None) -> dict:
                                               "dataset_dim", "generator_hidden", "nz", "seed")}
     checkpoint = {"format": FORMAT, "config": config, "recipe": recipe.settings(), "class_pool": class_pool,
                   "train_tasks": [t.task_id for t in train], "valid_tasks": [t.task_id for t in valid],
-                  "database": str(args.database), "metrics": metrics, "feature_cnn": cnn.state_dict(),
+                  "database": str(args.database), "metrics": metrics,
+                  "target_mean": target_mean, "target_std": target_std, "feature_cnn": cnn.state_dict(),
                   "predictor": predictor.state_dict(), "generator": generator_model.state_dict(),
                   **mean_codes(predictor, generator_model, tasks, args.images_per_class, args.seed)}
     atomic_torch_save(args.out, checkpoint)

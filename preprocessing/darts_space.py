@@ -39,6 +39,9 @@ independently uniform -- arch2vec's sampler), :func:`sample_unique_cells` /
 :func:`sample_unique_genotypes` (first ``n`` distinct classes in draw order), all driven by a
 ``numpy.random.Generator`` so the same seed gives the same list.
 
+arch2vec searches a single cell and uses it as both normal and reduction cell:
+:func:`shared_cell_genotype` builds that genotype.
+
 Array form for files: :func:`cells_to_array` -> ``(N, 8, 2)`` int8 ``[op_index, input_state]``.
 
 Anything malformed raises :class:`~preprocessing.errors.InputError` naming the problem.
@@ -111,6 +114,12 @@ def _validate_concat(concat, what: str) -> None:
         concat = list(concat)
     if isinstance(concat, (str, bytes)) or not isinstance(concat, Iterable) or tuple(concat) != CONCAT:
         raise InputError(f"{what} must be {list(CONCAT)} (all 4 intermediate nodes), got {concat!r}")
+
+
+def shared_cell_genotype(cell) -> Genotype:
+    """The genotype using ``cell`` as both normal and reduction cell (arch2vec's DARTS search)."""
+    cell = validate_cell(cell)
+    return Genotype(cell, CONCAT, cell, CONCAT)
 
 
 def validate_genotype(genotype, allow_none: bool = False) -> Genotype:

@@ -1,6 +1,6 @@
 """MetaD2A meta-database: class-subset tasks of an image dataset x NB201 cells, each cell trained briefly.
 
-    python -m preprocessing.metad2a_database --tasks 12 --cells-per-task 40 --out data/metad2a/fmnist_db.csv.gz
+    python -m preprocessing.metad2a_database --tasks 10 --cells-per-task 32 --out data/metad2a/fmnist_db.csv.gz
 
 A *task* is a subset of a source dataset's classes (default: Fashion-MNIST classes 0-5, 3 to 5 of
 them per task; classes 6-9 stay unseen for meta-testing). For every task a sample of NB201 cells is
@@ -64,7 +64,7 @@ class CellRecipe:
     data_path: str | None = None
     image_size: int = 12
     train_per_class: int = 150
-    valid_per_class: int = 60
+    valid_per_class: int = 250
     data_seed: int = 0
     channels: int = 8
     cells_per_stage: int = 1
@@ -272,6 +272,23 @@ def recipe_of(table: pd.DataFrame, data_path: str | None = None) -> CellRecipe:
     return CellRecipe(data_path=data_path, **values)
 
 
+def run_jobs(function, jobs: list, workers: int):
+    """Yield ``function(job)`` for every job, in completion order, from ``workers`` spawned processes with
+    one torch thread each (in this process, also on one thread, when ``workers`` <= 1)."""
+    if workers <= 1 or len(jobs) <= 1:
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            for job in jobs:
+                yield function(job)
+        finally:
+            torch.set_num_threads(threads)
+    elif jobs:
+        context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
+        with context.Pool(min(workers, len(jobs)), initializer=_init_worker) as pool:
+            yield from pool.imap_unordered(function, jobs)
+
+
 def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = True) -> pd.DataFrame:
     """Run every job not yet in ``<out>.parts.jsonl``; write the CSV when all are done."""
     recipe.check()
@@ -282,27 +299,13 @@ def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = Tr
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="meta-database", unit="cell",
                disable=not progress)
     with open(parts, "a") as log:
-        def record(row: dict) -> None:
+        for row in run_jobs(_run_job, todo, workers):
             log.write(json.dumps(row) + "\n")
             log.flush()
             os.fsync(log.fileno())
             done[(row["task"], row["arch_index"])] = row
             bar.update(1)
             bar.set_postfix(acc=f"{row['valid_acc']:.1f}", sec=f"{row['train_seconds']:.0f}")
-
-        if workers <= 1 or len(todo) <= 1:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                for job in todo:
-                    record(_run_job(job))
-            finally:
-                torch.set_num_threads(threads)
-        elif todo:
-            context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
-            with context.Pool(min(workers, len(todo)), initializer=_init_worker) as pool:
-                for row in pool.imap_unordered(_run_job, todo):
-                    record(row)
     bar.close()
     table = pd.DataFrame([done[(t, a)] for t, _, a in jobs], columns=list(RESULT_COLUMNS + SETTING_COLUMNS))
     table = table.sort_values(["task", "arch_index"], kind="stable").reset_index(drop=True)
@@ -326,8 +329,8 @@ def parser() -> argparse.ArgumentParser:
                    "cifar100 with --data (a bigger source gives more tasks)")
     p.add_argument("--data", default=None, help="dataset location (required for CIFAR; default Fashion-MNIST "
                    "folder otherwise)")
-    p.add_argument("--tasks", type=int, default=12, help="number of class-subset tasks")
-    p.add_argument("--cells-per-task", type=int, default=40, help="NB201 cells trained per task (stratified by "
+    p.add_argument("--tasks", type=int, default=10, help="number of class-subset tasks")
+    p.add_argument("--cells-per-task", type=int, default=32, help="NB201 cells trained per task (stratified by "
                    "the NB201 CIFAR-10 validation accuracy)")
     p.add_argument("--class-pool", default="0,1,2,3,4,5", help="source classes tasks are drawn from (keep some "
                    "out for meta-testing)")

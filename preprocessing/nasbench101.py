@@ -35,7 +35,12 @@ upper-triangular 0/1 matrix with uniformly random middle ops, redrawn until vali
 each of the 21 possible edges with probability ``rate / 7`` and resamples each middle op (to one of
 the two other ops) with probability ``rate / 5``, redrawn until valid. Both are therefore uniform
 over valid (matrix, ops) pairs, not over isomorphism classes; to sample uniformly over the 423,624
-unique cells, draw rows of the enumerated space (:mod:`preprocessing.nb101_enumerate`).
+unique cells, draw rows of the enumerated space (:mod:`preprocessing.nb101_enumerate`), as
+:class:`NB101Space` does.
+
+:class:`NB101Space` is the interface search methods use (the same as ``NB201Space``): integer keys
+(rows of the enumerated space, sorted by module hash), module hashes as arch strings, uniform
+sampling, mutation, neighbours, flat / arch2vec encodings.
 """
 from __future__ import annotations
 

@@ -26,15 +26,16 @@ time, ``extra['test_seeds']``; ``Benchmark.extra``: ``trainable_parameters`` (n,
 (n, 7, 7) uint8 and ``op_codes`` (n, 7) int8 in the padded array form of
 :mod:`preprocessing.nasbench101`, enough to rebuild every cell.
 
-The reader streams the file in 16 MB chunks and checks both CRCs of every record with a
+The reader streams the file in 8 MB chunks and checks both CRCs of every record with a
 table-driven CRC-32C vectorised over all records of a chunk (slicing-by-4). Any wrong CRC,
 truncation or undecodable record is an InputError naming the record number and byte offset.
 
-Memory: peak RSS of the whole converter on a synthetic 20,000-record file (6,667 modules, 3 runs
-each) is about 105 MB, of which ~95 MB is the interpreter with numpy/tqdm loaded; a 200,000-record
-file peaks at about 135 MB. Per module it keeps ~200 bytes (hash key, 56 bytes of spec, 3 runs x
-3 floats), so the full 1.27M-record file needs roughly 100 MB on top of the baseline.
-Measured with ``python -m benchmarks.bench_nb101_tfrecord`` (see there).
+Memory (measured with ``python -m benchmarks.bench_nb101_tfrecord --records N``, peak RSS of the
+converter process): 54 MB for a synthetic 20,000-record file (6,667 modules x 3 runs; ~40 MB of it
+is the interpreter with numpy), 88 MB for 200,000 records (66,667 modules). Only per-module facts
+are kept (~0.6 kB per module: hash key, 56 bytes of spec, 3 runs x 3 doubles, and the final
+arrays), so the full 1.27M-record file extrapolates to about 300 MB; the file itself is never
+held in memory (8 MB chunks).
 
 CLI: ``python -m preprocessing.nb101_tfrecord --tfrecord data/nasbench_only108.tfrecord --out data/cache/nb101.npz``.
 
@@ -133,17 +134,32 @@ def mask_crc(crc: np.ndarray | int) -> np.ndarray:
 
 
 # ---- TFRecord framing -------------------------------------------------------------------------
-def write_tfrecord(path: str | Path, payloads) -> None:
+def _framed(payloads: list[bytes]) -> bytes:
+    """TFRecord bytes of a batch of payloads (CRCs of the whole batch computed at once)."""
+    lengths = np.array([len(p) for p in payloads], dtype=np.int64)
+    length_fields = np.asarray(lengths, dtype="<u8").tobytes()
+    length_crcs = mask_crc(crc32c_spans(length_fields, 8 * np.arange(len(payloads)), np.full(len(payloads), 8)))
+    data_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+    data_crcs = mask_crc(crc32c_spans(b"".join(payloads), data_starts, lengths))
+    return b"".join(
+        length_fields[8 * k:8 * k + 8] + struct.pack("<I", int(length_crcs[k])) + payload + struct.pack("<I", int(data_crcs[k]))
+        for k, payload in enumerate(payloads)
+    )
+
+
+def write_tfrecord(path: str | Path, payloads, batch: int = 10_000) -> None:
     """Write byte strings as a TFRecord file (atomically); used to build fixtures and synthetic files."""
 
     def write(tmp: str) -> None:
         with open(tmp, "wb") as f:
+            pending: list[bytes] = []
             for payload in payloads:
-                length = struct.pack("<Q", len(payload))
-                f.write(length)
-                f.write(struct.pack("<I", int(mask_crc(crc32c(length)))))
-                f.write(payload)
-                f.write(struct.pack("<I", int(mask_crc(crc32c(payload)))))
+                pending.append(payload)
+                if len(pending) == batch:
+                    f.write(_framed(pending))
+                    pending = []
+            if pending:
+                f.write(_framed(pending))
 
     atomic_write(path, write)
 

@@ -38,7 +38,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dngo-hidden", default="50,50,50",
                         help="comma-separated tanh hidden widths of the DNGO network (default 50,50,50 = pybnn)")
     parser.add_argument("--dngo-epochs", type=int, default=100, help="training epochs per surrogate fit (default 100)")
-    parser.add_argument("--dngo-batch", type=int, default=10, help="mini-batch size of the network training (default 10)")
+    parser.add_argument("--dngo-batch", type=int, default=0,
+                        help="mini-batch size of the network training; 0 = full batch (default 0; pybnn: 10)")
     parser.add_argument("--dngo-lr", type=float, default=0.01, help="Adam learning rate of the network (default 0.01)")
     parser.add_argument("--fixed-hypers", action="store_true",
                         help="fixed BLR precisions alpha=1, beta=1000 instead of marginal-likelihood tuning")
@@ -73,8 +74,9 @@ def standardize(embeddings: np.ndarray) -> np.ndarray:
 
 
 def check_search_args(args) -> None:
-    if args.init_size < 2 or args.topk < 1:
-        raise InputError("--init-size must be at least 2 and --topk at least 1")
+    if args.init_size < 2 or args.topk < 1 or args.dngo_epochs < 1 or args.dngo_batch < 0 or args.dngo_lr <= 0:
+        raise InputError("--init-size must be at least 2, --topk and --dngo-epochs at least 1, --dngo-batch "
+                         "non-negative (0 = full batch) and --dngo-lr positive")
     parse_hidden(args.dngo_hidden)
 
 
@@ -84,7 +86,7 @@ def make_surrogate(args, body_factory) -> DNGO:
         body, n_basis = body_factory()
         return BasisRegressor(body, n_basis)
 
-    return DNGO(make_network, epochs=args.dngo_epochs, batch_size=args.dngo_batch, lr=args.dngo_lr,
+    return DNGO(make_network, epochs=args.dngo_epochs, batch_size=args.dngo_batch or None, lr=args.dngo_lr,
                 optimize_hypers=not args.fixed_hypers)
 
 

@@ -113,6 +113,8 @@ def main(argv=None) -> None:
     from preprocessing.nb201_table import load_benchmark
 
     bench = load_benchmark(args.table)
+    if args.datasets is None:
+        args.datasets = list(bench.datasets)
     for dataset in args.datasets:
         bench.metrics(dataset)
     seeds = parse_seeds(args.seeds)

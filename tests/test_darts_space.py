@@ -76,6 +76,12 @@ def test_invalid_cells_are_rejected_with_the_problem_named(cell, fragment):
     assert fragment in str(info.value)
 
 
+def test_shared_cell_genotype_matches_the_arch2vec_genotypes():
+    for name in ("arch2vec_rl", "arch2vec_bo"):
+        g = ds.validate_genotype(GENOTYPES[name])
+        assert ds.shared_cell_genotype(g.normal) == g
+
+
 def test_wrong_concat_is_rejected():
     with pytest.raises(InputError, match="normal_concat must be"):
         ds.validate_genotype(ds.Genotype(CELL, [2, 3, 4], CELL, [2, 3, 4, 5]))

@@ -81,21 +81,27 @@ def test_expected_improvement_prefers_higher_mean_and_more_spread_below_the_incu
     np.testing.assert_allclose(weaknas.expected_improvement(np.array([2.0]), np.array([1e-9]), best=0.5), [1.5])
 
 
-def test_uniform_variant_samples_only_from_the_predicted_top_n_of_unqueried_cells():
+def test_uniform_variant_samples_only_unqueried_cells_of_the_predicted_top_n():
     space, bench = ToySpace(), toy_benchmark()
     score = np.random.default_rng(1).normal(size=256)
     oracle = Oracle(bench, "d", max_queries=80)
-    run_ = weaknas.WeakNAS(space, oracle, np.random.default_rng(0), method_args("weaknas", "--top-start", "15",
-                                                                                 "--top-end", "15"), "uniform")
+    run_ = weaknas.WeakNAS(space, oracle, np.random.default_rng(0), method_args("weaknas", "--top-start", "25",
+                                                                                 "--top-end", "25"), "uniform")
     run_.predictor = TruthPredictor(score, np.zeros(256))
     run_.run()
     assert oracle.n_queries == 80 and len(run_.iterations) == 8 and run_.predictor.fits == 7
     queried = set(run_.iterations[0].tolist())
+    ranked = np.argsort(-score)
+    fallbacks = 0
     for batch in run_.iterations[1:]:
-        unqueried = np.setdiff1d(np.arange(256), list(queried))
-        top = set(unqueried[np.argsort(-score[unqueried])[:15]].tolist())
-        assert set(batch.tolist()) <= top and len(set(batch.tolist())) == 10
+        pool = [k for k in ranked[:25] if k not in queried]
+        if len(pool) >= 10:  # a uniform draw from the unqueried part of the top-25
+            assert set(batch.tolist()) <= set(pool) and len(set(batch.tolist())) == 10
+        else:  # the top-25 is used up: the best-ranked unqueried cells
+            fallbacks += 1
+            assert batch.tolist() == [k for k in ranked if k not in queried][:10]
         queried |= set(batch.tolist())
+    assert fallbacks > 0
 
 
 def test_ei_variant_queries_the_highest_expected_improvement():
