@@ -93,7 +93,9 @@ def within_task_pearson(model: MetaPredictor, tasks: list[Task], per_class: int,
     with torch.no_grad():
         for task in tasks:
             predicted = model(sample_class_features(task.feature_sets, per_class, generator), task.ops).numpy()
-            values.append(pearsonr(predicted, task.accuracy.numpy())[0] if predicted.std() > 0 else 0.0)
+            measured = task.accuracy.numpy()
+            constant = predicted.std() == 0 or measured.std() == 0  # undefined correlation: count it as none
+            values.append(0.0 if constant else float(pearsonr(predicted, measured)[0]))
     return float(np.mean(values))
 
 
@@ -118,7 +120,7 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
             loss.backward()
             optimizer.step()
         score = within_task_pearson(model, valid or train, args.images_per_class, args.seed)
-        if score > best[0]:
+        if score > best[0] or best[2] is None:
             best = (score, epoch, {k: v.clone() for k, v in model.state_dict().items()})
         bar.set_postfix(pearson=f"{score:.3f}", best=f"{best[0]:.3f}@{best[1]}")
     model.load_state_dict(best[2])
@@ -155,7 +157,7 @@ def train_generator(train: list[Task], valid: list[Task], feature_dim: int, args
         check = torch.Generator().manual_seed(args.seed)
         with torch.no_grad():
             held_out = float(np.mean([generator_loss(model, task, args, check)[0].item() for task in valid or train]))
-        if held_out < best[0]:
+        if held_out < best[0] or best[2] is None:
             best = (held_out, epoch, {k: v.clone() for k, v in model.state_dict().items()})
         bar.set_postfix(recon=f"{held_out:.3f}", best=f"{best[0]:.3f}@{best[1]}")
     model.load_state_dict(best[2])

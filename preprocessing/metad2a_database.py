@@ -298,7 +298,10 @@ def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = Tr
     out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="meta-database", unit="cell",
                disable=not progress)
+    torn = parts.exists() and parts.stat().st_size > 0 and not parts.read_bytes().endswith(b"\n")
     with open(parts, "a") as log:
+        if torn:  # end the torn line, or the next result would be glued onto it and lost
+            log.write("\n")
         for row in run_jobs(_run_job, todo, workers):
             log.write(json.dumps(row) + "\n")
             log.flush()

@@ -380,6 +380,8 @@ def mutate_cell(cell: Cell, rng: np.random.Generator, rate: float = 1.0) -> Cell
 class NB101Space:
     """The search space seen by a search method: keys are row ids of the enumerated space table.
 
+    ``table`` defaults to the shipped table, loaded once per process.
+
     Rows are the 423,624 unique cells sorted by module hash (:mod:`preprocessing.nb101_enumerate`);
     :meth:`to_string` gives the module hash, which is the ``arch_string`` of every NB101
     :class:`~preprocessing.benchmark_table.Benchmark`. ``allowed`` restricts the space to a subset
@@ -390,9 +392,9 @@ class NB101Space:
     name = "nb101"
 
     def __init__(self, allowed: np.ndarray | None = None, table=None):
-        from preprocessing.nb101_enumerate import load_space  # that module builds on this one
+        from preprocessing.nb101_enumerate import default_space  # that module builds on this one
 
-        self.table = load_space() if table is None else table
+        self.table = default_space() if table is None else table
         n = len(self.table)
         self.allowed = np.ones(n, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
         if self.allowed.shape != (n,) or not self.allowed.any():
@@ -402,13 +404,10 @@ class NB101Space:
     @classmethod
     def restricted_to(cls, arch_strings, table=None) -> "NB101Space":
         """The space of the given module hashes (e.g. ``benchmark.arch_strings``)."""
-        if table is None:
-            from preprocessing.nb101_enumerate import load_space
-
-            table = load_space()
-        allowed = np.zeros(len(table), dtype=bool)
-        allowed[table.indices_of(arch_strings)] = True
-        return cls(allowed=allowed, table=table)
+        space = cls(table=table)
+        allowed = np.zeros(len(space.table), dtype=bool)
+        allowed[space.table.indices_of(arch_strings)] = True
+        return cls(allowed=allowed, table=space.table)
 
     def __len__(self) -> int:
         return len(self._keys)

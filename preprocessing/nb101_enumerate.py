@@ -39,6 +39,7 @@ import time
 import zipfile
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -127,7 +128,7 @@ def cell_classes(n: int, max_edges: int = MAX_EDGES) -> tuple[np.ndarray, np.nda
     labelling code, ascending): the first member of each class the official loop meets.
     """
     bits = full_dag_bits(n, max_edges)
-    if n == 2:
+    if n == 2 or len(bits) == 0:  # no middle vertices to relabel, or no DAG within the edge limit
         return bits, np.zeros(len(bits), dtype=np.int64)
     permutations = _middle_permutations(n)
     codes = _relabelled_codes(matrices_from_bits(bits, n), permutations)
@@ -395,6 +396,15 @@ def load_space(path: str | Path = DEFAULT_PATH) -> NB101SpaceTable:
     return NB101SpaceTable(
         hashes=hex_strings(hash_bytes.T), bits=bits, labeling=labeling, n_vertices=n_vertices
     )
+
+
+@lru_cache(maxsize=1)
+def default_space() -> NB101SpaceTable:
+    """The shipped space table, loaded once per process (its arrays are read-only, so it can be shared)."""
+    table = load_space(DEFAULT_PATH)
+    for array in (table.hashes, table.bits, table.labeling, table.n_vertices):
+        array.setflags(write=False)
+    return table
 
 
 @cli_entry

@@ -89,12 +89,11 @@ class ProxyOracle(BudgetedOracle):
         return super().query_many(keys)
 
 
-def darts_embeddings(genotypes, n_pretrain_cells: int, epochs: int, log=print) -> np.ndarray:
-    """(N, 32) arch2vec embeddings of the genotypes; pretrains on DARTS cells first if needed."""
+def darts_embeddings(genotypes, out, n_pretrain_cells: int, epochs: int, log=print) -> np.ndarray:
+    """(N, 32) arch2vec embeddings of the genotypes; pretrains on DARTS cells into ``out`` first if needed."""
     from models.extract_arch2vec import embed_darts_genotypes
-    from models.pretrain_arch2vec import checkpoint_path, default_out, load_checkpoint, load_pretrained, pretrain
+    from models.pretrain_arch2vec import checkpoint_path, load_checkpoint, load_pretrained, pretrain
 
-    out = default_out(16)
     path = checkpoint_path(out, "darts")
     finished = path.exists() and "metrics" in load_checkpoint(path)
     if not finished:
@@ -112,6 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--queries", type=int, default=16, help="query budget: genotypes trained (default 16)")
     parser.add_argument("--pool", type=int, default=2000, help="candidate genotypes sampled (default 2000)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the pool, the search and the proxy training")
+    parser.add_argument("--pretrained", default="pretrained/dim-16",
+                        help="folder of the arch2vec DARTS model model-darts.pt (default pretrained/dim-16)")
     parser.add_argument("--pretrain-cells", type=int, default=20000,
                         help="sampled DARTS cells to pretrain arch2vec on when no model exists (default 20000; "
                              "the paper used 600,000)")
@@ -155,8 +156,8 @@ def run(args) -> dict:
         if args.method == "random":
             oracle.query_many(rng.permutation(pool.keys()))
         else:
-            inputs = torch.as_tensor(standardize(darts_embeddings(pool.genotypes, args.pretrain_cells,
-                                                                  args.pretrain_epochs)))
+            inputs = torch.as_tensor(standardize(darts_embeddings(pool.genotypes, Path(args.pretrained),
+                                                                  args.pretrain_cells, args.pretrain_epochs)))
             hidden = parse_hidden(args.dngo_hidden)
             surrogate = make_surrogate(args, lambda: (tanh_mlp(inputs.shape[1], hidden), hidden[-1]))
             bo_search(pool, oracle, rng, args, inputs, surrogate)

@@ -93,8 +93,7 @@ def make_surrogate(args, body_factory) -> DNGO:
 def bo_search(space, oracle, rng, args, inputs: torch.Tensor, surrogate: DNGO) -> None:
     """The BO loop on ``inputs`` (rows = official indices): queries until the budget is spent."""
     keys = space.keys()
-    for key in rng.permutation(keys)[:args.init_size]:
-        oracle.query(key)
+    oracle.query_many(rng.permutation(keys)[:args.init_size])
     while True:
         seen_keys, values = oracle.history()
         surrogate.fit(inputs[seen_keys], values, seed=int(rng.integers(2 ** 31)))
@@ -103,8 +102,7 @@ def bo_search(space, oracle, rng, args, inputs: torch.Tensor, surrogate: DNGO) -
             return
         mean, std = surrogate.predict(inputs[unseen])
         ei = expected_improvement(mean, std, best=float(values.max()))
-        for key in unseen[np.argsort(-ei, kind="stable")[:args.topk]]:
-            oracle.query(key)
+        oracle.query_many(unseen[np.argsort(-ei, kind="stable")[:args.topk]])
 
 
 def prepare(args, benchmark, space) -> dict:

@@ -12,9 +12,10 @@ architecture queried so far, scores every unqueried cell (or, for spaces larger 
   5 as in the original).
 
 Differences from the original code (VITA-Group/WeakNAS): labels are standardised over the queried
-architectures only (the original used the mean and std of the whole table); EI uses the best label so far as the incumbent (the original used the worst); the ensemble
-is trained as one batched model with full-batch Adam. The best-so-far in our logs counts only
-queried architectures (the original's notebooks also counted the predictor's unqueried top-1).
+architectures only (the original used the mean and std of the whole table); EI uses the best label
+so far as the incumbent (the original used the worst); the ensemble is trained as one batched model
+with full-batch Adam. The best-so-far in our logs counts only queried architectures (the
+original's notebooks also counted the predictor's unqueried top-1).
 """
 from __future__ import annotations
 

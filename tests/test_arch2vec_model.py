@@ -207,3 +207,17 @@ def test_nasbench201_json_entries(tmp_path):
     with pytest.raises(SystemExit):
         json_main(["--out-dir", str(tmp_path), "--table", str(tmp_path / "missing.npz")])
     assert not list(tmp_path.iterdir())
+
+
+def test_darts_genotype_embedding_concatenates_cells():
+    from models.extract_arch2vec import embed_darts_genotypes
+
+    cells, _ = darts_space.sample_unique_cells(2, np.random.default_rng(1))
+    genotypes = [darts_space.Genotype(cells[0], darts_space.CONCAT, cells[0], darts_space.CONCAT),
+                 darts_space.Genotype(cells[0], darts_space.CONCAT, cells[1], darts_space.CONCAT)]
+    torch.manual_seed(0)
+    model = Arch2Vec(n_types=len(darts_space.NODE_TYPES))
+    embeddings = embed_darts_genotypes(model, genotypes)
+    assert embeddings.shape == (2, 32)
+    assert np.allclose(embeddings[0, :16], embeddings[0, 16:])
+    assert np.allclose(embeddings[1, :16], embeddings[0, :16]) and not np.allclose(embeddings[1, 16:], embeddings[0, 16:])

@@ -26,6 +26,7 @@ from preprocessing.nasbench101 import (
 )
 from preprocessing.nb101_enumerate import (
     DEFAULT_PATH,
+    default_space,
     N_CELLS,
     enumerate_space,
     hex_strings,
@@ -53,7 +54,7 @@ OFFICIAL = _official_rows()
 
 @pytest.fixture(scope="module")
 def space_table():
-    return load_space()
+    return default_space()
 
 
 def _random_topological_relabelling(cell: Cell, rng: np.random.Generator) -> Cell:
@@ -312,6 +313,7 @@ def test_nb101_space_interface(space_table):
     assert adjacency.shape == (5, 7, 7) and ops.shape == (5, 7, 5)
     assert [space.key_of_graph(a, o) for a, o in zip(adjacency, ops)] == keys.tolist()
     assert space.onehot(keys).shape == (5, 56)
+    assert NB101Space().table is space_table  # loaded once per process
 
 
 def test_nb101_space_restricted_to_a_table(space_table):
