@@ -90,6 +90,33 @@ class Benchmark:
                 f"dataset {dataset!r} is not in this {self.space} table; available: {', '.join(self.datasets)}"
             ) from None
 
+    def reindexed(self, rows: np.ndarray, n: int, arch_strings) -> "Benchmark":
+        """This table moved onto ``n`` rows (row ``rows[i]`` <- row ``i``), NaN where nothing lands.
+
+        Used to align a table with a search space's keys (e.g. an NB101 table keyed by hash onto the
+        rows of the enumerated space). Per-architecture arrays move along; ``extra['measured']``
+        marks the rows that hold data.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+
+        def move(arr: np.ndarray) -> np.ndarray:
+            if arr.ndim == 0 or arr.shape[0] != len(self):
+                return arr
+            fill = np.nan if arr.dtype.kind == "f" else 0
+            out = np.full((n,) + arr.shape[1:], fill, dtype=arr.dtype if arr.dtype.kind in "fb" else float)
+            out[rows] = arr
+            return out
+
+        datasets = {ds: MetricTable(valid_mean=move(m.valid_mean), test_mean=move(m.test_mean),
+                                    train_time_s=move(m.train_time_s), valid_seeds=move(m.valid_seeds),
+                                    extra={k: move(v) for k, v in m.extra.items() if v.dtype.kind in "fiub"})
+                    for ds, m in self.datasets.items()}
+        measured = np.zeros(n, dtype=bool)
+        measured[rows] = self.extra.get("measured", True)
+        extra = {k: move(v) for k, v in self.extra.items() if v.dtype.kind in "fiub" and k != "measured"}
+        extra["measured"] = measured
+        return Benchmark(space=self.space, arch_strings=arch_strings, datasets=datasets, extra=extra, source=self.source)
+
     # ---- storage -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write one compressed ``.npz`` (atomically)."""

@@ -208,6 +208,8 @@ def read_tfrecord(path: str | Path, progress: bool = False) -> Iterator[tuple[in
                 if p + _HEADER + length + 4 > len(buffer):
                     # trust a length that reaches beyond the buffer only once its own CRC checks out
                     if mask_crc(crc32c(buffer[p:p + 8])) != struct.unpack_from("<I", buffer, p + 8)[0]:
+                        # an earlier record with a corrupt length may have led the parse astray: name it first
+                        _check_crcs(buffer, base, index, np.array(starts, np.int64), np.array(lengths, np.int64))
                         raise InputError(
                             f"TFRecord length CRC mismatch in record {index + len(starts)} at byte offset {base + p}; "
                             "the file is corrupt -- download it again"

@@ -9,6 +9,10 @@ is a one-line summary shown by ``--help``. Adding a method = one module + one li
 METHODS = {
     "random": "search_methods.random_search",
     "evolution": "search_methods.evolution",
+    "arch2vec_rl": "search_methods.reinforce",
+    "arch2vec_bo": "search_methods.dngo",
+    "supervised_rl": "search_methods.supervised_reinforce",
+    "supervised_bo": "search_methods.supervised_dngo",
     "weaknas": "search_methods.weaknas",
     "weaknas_ei": "search_methods.weaknas",
     "agnet": "search_methods.agnet_search",

@@ -1,10 +1,10 @@
-"""The common protocol runner: one search method x datasets x seeds on NAS-Bench-201.
+"""The common protocol runner: one search method x datasets x seeds on NAS-Bench-201 (or NAS-Bench-101).
 
     python -m search_methods.run --method evolution --queries 150 --seeds 100
     python -m search_methods.run --method random --datasets cifar10 --time-budget 12000 --signal seed
 
 Every run writes one JSON log (see :mod:`search_methods.results`) to
-``<out>/<protocol>/nb201/<dataset>/<method>/seed_<k>.json``. A grid is resumable: a seed whose log
+``<out>/<protocol>/<space>/<dataset>/<method>/seed_<k>.json``. A grid is resumable: a seed whose log
 exists with the same config is skipped (``--overwrite`` reruns it). Runs are spread over
 ``--workers`` processes, one torch thread each. Method-specific flags are listed by
 ``--method NAME --help``. ``--time-per-query epochs12`` charges 12 epochs of the table's per-epoch
@@ -27,6 +27,7 @@ from search_methods import results
 from search_methods.oracle import SIGNALS, BudgetExhausted, Oracle
 from search_methods.registry import METHODS
 
+SPACES = ("nb201", "nb101")
 TIME_PER_QUERY = ("table", "epochs12")
 # Flags that describe the grid rather than a run; everything else is the run's config.
 GRID_FLAGS = ("datasets", "seeds", "workers", "out", "overwrite", "quiet")
@@ -63,6 +64,9 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
                     "Method ids: " + ", ".join(METHODS) + ". Add --method NAME --help for the method's own flags.",
     )
     parser.add_argument("--method", required=True, help="method id, one of: " + ", ".join(METHODS))
+    parser.add_argument("--space", choices=SPACES, default="nb201",
+                        help="search space: nb201 (default; embedded table) or nb101 (needs --table from "
+                             "preprocessing.nb101_tfrecord)")
     parser.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                         help="datasets to search (default: every dataset of the table: cifar10 cifar100 "
                              "ImageNet16-120 for NB201; 'custom' for a CSV --table)")
@@ -137,22 +141,42 @@ def run_config(args) -> dict:
 _WORKER: dict = {}
 
 
-def _setup(table) -> None:
-    """Per-process state: the benchmark and the space (loaded once per worker)."""
-    from preprocessing.nasbench201 import NB201Space
-    from preprocessing.nb201_table import load_benchmark
+def load_search_setup(space_name: str, table) -> tuple:
+    """(benchmark, space) for a run; the benchmark's rows are the space's keys."""
+    if space_name == "nb201":
+        from preprocessing.nasbench201 import NB201Space
+        from preprocessing.nb201_table import load_benchmark
 
-    bench = load_benchmark(table)
-    measured = bench.extra.get("measured")
-    _WORKER.update(table=table, bench=bench, space=NB201Space(allowed=measured))
+        bench = load_benchmark(table)
+        return bench, NB201Space(allowed=bench.extra.get("measured"))
+    from preprocessing.benchmark_table import Benchmark
+    from preprocessing.nasbench101 import NB101Space
+
+    if table is None:
+        raise InputError("NB101 searches need a converted NB101 table: run python -m preprocessing.nb101_tfrecord "
+                         "--tfrecord nasbench_only108.tfrecord --out data/cache/nb101.npz, then pass --table "
+                         "data/cache/nb101.npz")
+    bench = Benchmark.load(table)
+    if bench.space != "nb101":
+        raise InputError(f"--table {table} is a {bench.space} table; --space nb101 needs an NB101 one")
+    space = NB101Space()
+    rows = space.table.indices_of(bench.arch_strings)
+    bench = bench.reindexed(rows, len(space.table), space.table.hashes)
+    return bench, NB101Space(allowed=bench.extra["measured"], table=space.table)
+
+
+def _setup(space_name: str, table) -> None:
+    """Per-process state: the benchmark and the space (loaded once per worker)."""
+    bench, space = load_search_setup(space_name, table)
+    _WORKER.update(setup=(space_name, table), bench=bench, space=space)
 
 
 def run_one(args, module, context, dataset: str, seed: int) -> dict:
     """One search run; returns its log (not yet written)."""
     import random
 
-    if _WORKER.get("table", object()) != args.table:
-        _setup(args.table)
+    if _WORKER.get("setup") != (args.space, args.table):
+        _setup(args.space, args.table)
     random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
@@ -169,23 +193,23 @@ def run_one(args, module, context, dataset: str, seed: int) -> dict:
     if not oracle.exhausted and oracle.n_queries < len(space):
         raise RuntimeError(f"method {args.method} returned before spending its budget ({oracle.n_queries} queries)")
     return results.build_log(
-        method=args.method, space="nb201", dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
+        method=args.method, space=args.space, dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
         budget={"queries": args.queries, "sim_time_s": args.time_budget}, config=run_config(args), oracle=oracle,
         wall_time_s=time.perf_counter() - start)
 
 
-def _worker_init(table) -> None:
+def _worker_init(space_name: str, table) -> None:
     import torch
 
     torch.set_num_threads(1)
-    _setup(table)
+    _setup(space_name, table)
 
 
 def _worker_job(job):
     args, context, dataset, seed = job
     module = load_method(args.method)
     log = run_one(args, module, context, dataset, seed)
-    results.write_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, seed), log)
+    results.write_log(results.log_path(args.out, args.protocol, args.space, dataset, args.method, seed), log)
     return log["final"]["best_test"]
 
 
@@ -194,7 +218,7 @@ def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
     jobs = []
     for dataset in datasets:
         for seed in seeds:
-            path = results.log_path(args.out, args.protocol, "nb201", dataset, args.method, seed)
+            path = results.log_path(args.out, args.protocol, args.space, dataset, args.method, seed)
             if path.exists() and not args.overwrite and results.read_log(path).get("config") == config:
                 continue
             jobs.append((dataset, seed))
@@ -202,17 +226,13 @@ def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
 
 
 def run_grid(args, module) -> list[dict]:
-    from preprocessing.nb201_table import load_benchmark
-    from preprocessing.nasbench201 import NB201Space
-
-    bench = load_benchmark(args.table)
+    bench, space = load_search_setup(args.space, args.table)
     if args.datasets is None:
         args.datasets = list(bench.datasets)
     for dataset in args.datasets:
         bench.metrics(dataset)  # unknown dataset -> InputError before any work
         simulated_time_per_query(bench, dataset, getattr(args, "time_per_query", "table"))
     seeds = parse_seeds(args.seeds)
-    space = NB201Space(allowed=bench.extra.get("measured"))
     jobs = pending_jobs(args, args.datasets, seeds)
     if jobs:
         context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
@@ -223,11 +243,12 @@ def run_grid(args, module) -> list[dict]:
                 _worker_job(job)
                 bar.update()
         else:
-            with mp.get_context("spawn").Pool(args.workers, initializer=_worker_init, initargs=(args.table,)) as pool:
+            with mp.get_context("spawn").Pool(args.workers, initializer=_worker_init,
+                                                 initargs=(args.space, args.table)) as pool:
                 for _ in pool.imap_unordered(_worker_job, payload):
                     bar.update()
         bar.close()
-    logs = [results.read_log(results.log_path(args.out, args.protocol, "nb201", d, args.method, s))
+    logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, d, args.method, s))
             for d in args.datasets for s in seeds]
     if not args.quiet:
         for dataset in args.datasets:

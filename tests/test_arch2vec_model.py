@@ -221,3 +221,23 @@ def test_darts_genotype_embedding_concatenates_cells():
     assert embeddings.shape == (2, 32)
     assert np.allclose(embeddings[0, :16], embeddings[0, 16:])
     assert np.allclose(embeddings[1, :16], embeddings[0, :16]) and not np.allclose(embeddings[1, 16:], embeddings[0, 16:])
+
+
+def test_prior_sampling_and_fitted_gaussians():
+    from models.pretrain_arch2vec import decode_prior_samples, fitted_priors
+
+    torch.manual_seed(0)
+    model = Arch2Vec(n_types=7)
+    graphs = NB201Graphs().cells(limit=64, seed=0)
+    gaussians = fitted_priors(model, graphs)
+    for fitted in gaussians.values():
+        assert fitted["mean"].shape == (128,) and fitted["scale"].shape == (128, 128)
+    assert torch.allclose(gaussians["slot"]["mean"], gaussians["joint"]["mean"], atol=1e-5)
+    # the diagonal of the joint covariance is the per-slot variance
+    joint_var = (gaussians["joint"]["scale"] @ gaussians["joint"]["scale"].T).diagonal()
+    assert torch.allclose(joint_var, gaussians["slot"]["scale"].diagonal().pow(2), rtol=1e-3, atol=1e-5)
+    point = {"mean": gaussians["joint"]["mean"], "scale": torch.zeros(128, 128)}
+    types, edges = decode_prior_samples(model, 5, 8, seed=0, gaussian=point)
+    assert types.shape == (5, 8) and edges.shape == (5, 8, 8) and (types == types[0]).all()
+    standard = decode_prior_samples(model, 5, 8, seed=1)
+    assert np.array_equal(standard[0], decode_prior_samples(model, 5, 8, seed=1)[0])

@@ -199,6 +199,11 @@ def test_corrupt_files_name_record_and_offset(tmp_path):
     with pytest.raises(InputError, match=f"length CRC mismatch in record 2 at byte offset {offsets[2]}"):
         list(_read(tmp_path / "header.tfrecord", bytes(header)))
 
+    shorter = bytearray(data)
+    shorter[offsets[2]] ^= 0x40  # record 2 claims 64 bytes less: the parse goes astray after it
+    with pytest.raises(InputError, match=f"length CRC mismatch in record 2 at byte offset {offsets[2]}"):
+        list(_read(tmp_path / "shorter.tfrecord", bytes(shorter)))
+
     huge = bytearray(data)
     huge[offsets[1] + 5] = 0x7F  # a corrupted length pointing far beyond the file
     with pytest.raises(InputError, match=f"length CRC mismatch in record 1 at byte offset {offsets[1]}"):

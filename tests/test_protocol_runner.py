@@ -103,3 +103,20 @@ def test_custom_table_is_searched_only_where_measured(tmp_path):
         assert {t["arch"] for t in log["trajectory"]} <= measured
     best = max(rows, key=lambda i: metrics.valid_mean[i])
     assert max(log["final"]["best_valid"] for log in logs) <= round(metrics.valid_mean[best], 4)
+
+
+def test_nb101_search_on_a_converted_table(tmp_path):
+    from preprocessing.nb101_tfrecord import load_nb101_subset
+
+    subset = load_nb101_subset()
+    subset.save(tmp_path / "nb101.npz")
+    args, module = run.parse_args(["--method", "evolution", "--space", "nb101", "--table", str(tmp_path / "nb101.npz"),
+                                   "--seeds", "1", "--queries", "20", "--workers", "1", "--out", str(tmp_path),
+                                   "--quiet"])
+    (log,) = run.run_grid(args, module)
+    assert log["space"] == "nb101" and log["n_queries"] == 20
+    hashes = set(subset.arch_strings.tolist())
+    assert {t["arch"] for t in log["trajectory"]} <= hashes
+    best = max(log["trajectory"], key=lambda t: t["valid"])
+    assert log["final"]["best_arch"] == best["arch"]
+    assert best["valid"] == subset.metrics("cifar10").valid_mean[subset.row(best["arch"])]

@@ -1,0 +1,54 @@
+"""Supervised-RL baseline: arch2vec-RL's REINFORCE on a GIN representation learned during the search.
+
+Instead of frozen pretrained embeddings, the policy's state and the nearest-neighbour space come
+from a :class:`~models.supervised_embedding.GraphEncoder` trained jointly with the policy by the
+policy-gradient loss (Adam, ``--encoder-lr`` 1e-3, as arch2vec's ``supervised_reinforce.py``); the
+representation of every cell is recomputed with the current encoder at the start of each
+episode. Everything else (policy, baseline, batch) is :mod:`search_methods.reinforce`.
+Differences from the original: its state was the encoding of the *first* cell at every step (a
+bug); here it is the last queried cell, as in arch2vec-RL. GIN width 32 (original 128, on a GPU).
+"""
+from __future__ import annotations
+
+import torch
+
+from models.supervised_embedding import EncoderEmbedding, GraphEncoder
+from preprocessing.nasbench201 import GRAPH_ADJACENCY, NODE_TYPES
+from search_methods import reinforce
+
+DESCRIPTION = "supervised-RL: REINFORCE on a GIN representation trained by the policy gradient during the search"
+
+
+def add_encoder_arguments(parser) -> None:
+    parser.add_argument("--gin-hidden", type=int, default=32, help="GIN width of the supervised encoder (default 32)")
+    parser.add_argument("--gin-layers", type=int, default=4, help="GIN layers of the supervised encoder (default 4)")
+
+
+def add_arguments(parser) -> None:
+    reinforce.add_arguments(parser)
+    add_encoder_arguments(parser)
+    parser.add_argument("--encoder-lr", type=float, default=1e-3, help="Adam learning rate of the encoder (default 1e-3)")
+
+
+def build_encoder(args) -> GraphEncoder:
+    """A freshly initialised NB201 encoder (weights from torch's global generator)."""
+    return GraphEncoder(GRAPH_ADJACENCY, len(NODE_TYPES), hidden=args.gin_hidden, latent=16, n_layers=args.gin_layers)
+
+
+def all_cell_ops(space) -> torch.Tensor:
+    """(15625, 8, 7) node-type one-hot of every cell, row = official index."""
+    _, ops = space.graphs(range(len(space.op_codes)))
+    return torch.as_tensor(ops)
+
+
+def prepare(args, benchmark, space) -> None:
+    reinforce.check_search_args(args)
+
+
+def search(space, oracle, rng, args, context) -> None:
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(int(rng.integers(2 ** 31)))
+        encoder = build_encoder(args)
+    embedding = EncoderEmbedding(encoder, all_cell_ops(space))
+    reinforce.rl_search(space, oracle, rng, args, embedding,
+                        extra_optimizer=torch.optim.Adam(encoder.parameters(), lr=args.encoder_lr))
