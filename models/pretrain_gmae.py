@@ -33,7 +33,7 @@ from preprocessing.io_utils import atomic_torch_save
 
 FORMAT = "gmae-checkpoint-v1"
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EPOCHS = {"nb201": 20, "nb101": 4, "darts": 4}
+DEFAULT_EPOCHS = {"nb201": 20, "nb101": 3, "darts": 3}
 HELD_OUT_FRACTION = 0.1
 
 

@@ -203,7 +203,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--nz", type=int, default=56, help="latent size (paper: 56)")
     p.add_argument("--top-fraction", type=float, default=0.25, help="fraction of each task's best cells the "
                    "generator learns to produce")
-    p.add_argument("--kl-weight", type=float, default=5e-3, help="weight of the KL term (small, as in the paper)")
+    p.add_argument("--kl-weight", type=float, default=5e-3, help="weight of the KL term (kept small, as in MetaD2A)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
     return p

@@ -287,6 +287,8 @@ def run_jobs(function, jobs: list, workers: int):
         context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
         with context.Pool(min(workers, len(jobs)), initializer=_init_worker) as pool:
             yield from pool.imap_unordered(function, jobs)
+            pool.close()  # a clean join, not the context manager's terminate, leaves no semaphore behind
+            pool.join()
 
 
 def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = True) -> pd.DataFrame:

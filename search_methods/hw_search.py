@@ -11,12 +11,14 @@ objective:
 * ``--latency-budget MS``: feasible cells rank by accuracy, above all infeasible ones (ranked by
   latency); candidates are ranked by predicted accuracy, predicted-infeasible ones last.
 * ``--pareto``: cells rank by non-dominated front, then accuracy; the ``--top-k`` candidates are
-  picked greedily by the hypervolume their *predicted* point adds to the queried front.
+  picked greedily by the hypervolume (accuracy x log latency) their *predicted* point adds to the
+  queried front.
 
 Random search is the baseline. Reported per run: the hypervolume of the queried cells' front as a
 fraction of the table's true front (reference point = the table's worst accuracy and latency), on
-validation accuracy (what the search sees) and on test accuracy, every 10 queries; for a budget,
-the best feasible cell. Logs (atomic JSON): ``<out>/<dataset>/<device>/<mode>/<method>/seed_<k>.json``
+validation accuracy (what the search sees) and on test accuracy, every 10 queries, and in the
+summary also with log latency (every decade of latency weighs alike); for a budget, the best
+feasible cell. Logs (atomic JSON): ``<out>/<dataset>/<device>/<mode>/<method>/seed_<k>.json``
 and ``summary.json`` beside them (mode = ``pareto`` or ``budget<MS>ms``).
 """
 from __future__ import annotations
@@ -71,11 +73,14 @@ class Objective:
         if self.budget_ms is not None:
             score = pred_acc - 1000.0 * (pred_lat > self.budget_ms)
             return list(np.argsort(-score, kind="stable")[:count])
+        # gains are measured with log latency: latencies span four decades, and in ms the fast end
+        # (a few 0.01-ms cells) would never be worth a query
+        pred_lat, lat, ref_lat = np.log(pred_lat), np.log(lat), np.log(self.ref_lat)
         chosen: list[int] = []
         front_acc, front_lat = acc.copy(), lat.copy()
         fallback = -nondominated_ranks(pred_acc, pred_lat) + pred_acc / 1000.0
         for _ in range(min(count, len(pred_acc))):
-            gains = hypervolume_gains(pred_acc, pred_lat, front_acc, front_lat, self.ref_acc, self.ref_lat)
+            gains = hypervolume_gains(pred_acc, pred_lat, front_acc, front_lat, self.ref_acc, ref_lat)
             score = np.where(gains > 0, gains, -np.inf)
             score[chosen] = np.nan
             if np.nanmax(score) == -np.inf:  # no predicted point improves the front: best predicted front

@@ -46,7 +46,7 @@ from preprocessing.io_utils import atomic_write, atomic_write_json
 ROOT = Path(__file__).resolve().parent.parent
 PREDICTORS = ("gmae", "gmae_frozen", "gmae_scratch", "mlp", "arch2vec_mlp")
 DEFAULT_LABELS = {"nb201": (50, 100, 200, 400, 1000), "nb101": (50, 100, 200, 400)}
-DEFAULT_TEST_SIZE = {"nb201": 2000, "nb101": 700}
+DEFAULT_TEST_SIZE = {"nb201": 2000, "nb101": 500}
 ARCH2VEC_FILES = {"nb201": ROOT / "pretrained" / "dim-16" / "cifar10_valid_converged-arch2vec.pt",
                   "nb101": ROOT / "pretrained" / "dim-16" / "arch2vec-nb101.pt"}
 
@@ -135,10 +135,10 @@ def arch2vec_features(space: str, cells: LabelledCells) -> np.ndarray | None:
 class Settings:
     """Fine-tuning and MLP hyperparameters shared by all runs of one harness call."""
 
-    steps: int = 200
+    steps: int = 100
     batch_size: int = 64
     lr: float = 1e-3
-    encoder_lr: float = 1e-4
+    encoder_lr: float = 1e-3
     mlp_hidden: tuple = (256, 256, 256)
     mlp_steps: int = 300
     checkpoint: str | None = None
@@ -266,13 +266,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--labels", nargs="+", type=int, default=None,
                         help="training label counts (default NB201 50 100 200 400 1000; NB101 50 100 200 400)")
     parser.add_argument("--runs", type=int, default=10, help="runs (splits) per label count (default 10)")
-    parser.add_argument("--test-size", type=int, default=None, help="held-out cells per run (default NB201 2000, NB101 700)")
+    parser.add_argument("--test-size", type=int, default=None, help="held-out cells per run (default NB201 2000, NB101 500)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and fits (default 0)")
-    parser.add_argument("--steps", type=int, default=200, help="GMAE fine-tuning steps (default 200)")
+    parser.add_argument("--steps", type=int, default=100, help="GMAE fine-tuning steps (default 100)")
     parser.add_argument("--batch-size", type=int, default=64, help="GMAE fine-tuning batch (default 64)")
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW learning rate of the head (default 1e-3)")
-    parser.add_argument("--encoder-lr", type=float, default=1e-4,
-                        help="learning rate of the pretrained encoder when fine-tuning end to end (default 1e-4)")
+    parser.add_argument("--encoder-lr", type=float, default=1e-3,
+                        help="learning rate of the pretrained encoder when fine-tuning end to end (default 1e-3)")
     parser.add_argument("--mlp-hidden", type=int, nargs="+", default=[256, 256, 256],
                         help="hidden widths of the MLP baselines (default 256 256 256)")
     parser.add_argument("--mlp-steps", type=int, default=300, help="full-batch Adam steps of the MLPs (default 300)")
