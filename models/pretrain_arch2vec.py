@@ -204,8 +204,11 @@ def _check_args(epochs, batch_size, lr, latent_dim, limit, prior_samples):
 def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 32, lr: float = 1e-3,
              latent_dim: int = 16, seed: int = 0, limit: int | None = None, out=None, resume: bool = False,
              fresh: bool = False, prior_samples: int = 10_000, threads: int | None = 1,
-             progress: bool = True, log=print) -> dict:
-    """Pretrain (or resume, or just report a finished run) and return the final metrics dict."""
+             progress: bool = True, log=print, reevaluate: bool = False) -> dict:
+    """Pretrain (or resume, or just report a finished run) and return the final metrics dict.
+
+    reevaluate: recompute the final metrics of a finished run instead of only reporting them.
+    """
     _check_args(epochs, batch_size, lr, latent_dim, limit, prior_samples)
     space_adapter = get_space(space)
     epochs = epochs or DEFAULT_EPOCHS[space]
@@ -225,19 +228,20 @@ def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 
         torch.set_num_threads(threads)
     try:
         return _train(space_adapter, epochs, dict(batch_size=batch_size, lr=lr, latent_dim=latent_dim, seed=seed,
-                                                  limit=limit), out, path, checkpoint, prior_samples, progress, log)
+                                                  limit=limit), out, path, checkpoint, prior_samples, progress, log,
+                      reevaluate)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(space, epochs, args, out, path, checkpoint, prior_samples, progress, log) -> dict:
+def _train(space, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate) -> dict:
     graphs = space.cells(args["limit"], args["seed"])
     config = _run_config(space, len(graphs), args)
     if checkpoint is not None and checkpoint["config"] != config:
         changed = sorted(k for k in config if checkpoint["config"].get(k) != config[k])
         raise InputError(f"{path} was trained with different settings ({', '.join(changed)}); "
                          "use the same flags, another --out, or --fresh")
-    if checkpoint is not None and "metrics" in checkpoint and checkpoint["epoch"] >= epochs:
+    if checkpoint is not None and "metrics" in checkpoint and checkpoint["epoch"] >= epochs and not reevaluate:
         log(f"{path}: finished run ({checkpoint['epoch']} epochs), nothing to do")
         log(format_metrics(checkpoint["metrics"]))
         return checkpoint["metrics"]
@@ -252,7 +256,7 @@ def _train(space, epochs, args, out, path, checkpoint, prior_samples, progress, 
         optimizer.load_state_dict(checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
         history, start_epoch = list(checkpoint["history"]), checkpoint["epoch"]
-        log(f"resuming {path} after epoch {start_epoch} of {epochs}")
+        log(f"re-evaluating {path}" if start_epoch >= epochs else f"resuming {path} after epoch {start_epoch} of {epochs}")
     log(f"arch2vec pretraining on {space.name}: {len(train)} training / {len(held_out)} held-out cells, "
         f"{epochs} epochs, batch {config['batch_size']}, {torch.get_num_threads()} thread(s)")
 
@@ -299,6 +303,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default=None, help="output folder (default: pretrained/dim-<latent-dim>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out and start over")
+    parser.add_argument("--reevaluate", action="store_true",
+                        help="recompute the final metrics of a finished run in --out (no training)")
     parser.add_argument("--prior-samples", type=int, default=10_000,
                         help="latent samples decoded for validity / uniqueness (default: %(default)s)")
     parser.add_argument("--threads", type=int, default=1,
@@ -316,7 +322,8 @@ def main(argv=None) -> None:
     if args.threads is not None and args.threads < 1:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     pretrain(args.space, args.epochs, args.batch_size, args.lr, args.latent_dim, args.seed, args.limit, args.out,
-             args.resume, args.fresh, args.prior_samples, args.threads, not args.no_progress)
+             args.resume, args.fresh, args.prior_samples, args.threads, not args.no_progress,
+             reevaluate=args.reevaluate)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from models.arch2vec_spaces import get_space
 from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, PAPER_CONFIG, GMAEEncoder, mask_nodes, pretrain_loss
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save
+from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
 
 FORMAT = "gmae-checkpoint-v1"
 ROOT = Path(__file__).resolve().parent.parent
@@ -46,16 +46,7 @@ def checkpoint_path(space: str, encoder: str = "gat", decoder: str = "linear", o
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written here (weights_only); InputError when missing, unreadable or foreign."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no GMAE checkpoint at {path}; run `python -m models.pretrain_gmae` first")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise InputError(f"{path} is not a readable GMAE checkpoint ({exc}); delete it and pretrain again") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise InputError(f"{path} is not a GMAE checkpoint ({FORMAT}); delete it and pretrain again")
-    return checkpoint
+    return load_torch_checkpoint(path, FORMAT, "GMAE", "python -m models.pretrain_gmae")
 
 
 def build_model(config: dict) -> GMAE:
@@ -69,10 +60,14 @@ def encoder_state(checkpoint: dict) -> dict:
     return {k[len(prefix):]: v for k, v in checkpoint["model"].items() if k.startswith(prefix)}
 
 
+def build_encoder(config: dict) -> GMAEEncoder:
+    """A randomly initialised encoder of a checkpoint's architecture (the from-scratch baseline)."""
+    return GMAEEncoder(config["n_types"], config["dim"], config["layers"], config["heads"], config["encoder"])
+
+
 def load_encoder(checkpoint: dict) -> GMAEEncoder:
     """The pretrained encoder of a checkpoint, in eval mode."""
-    config = checkpoint["config"]
-    encoder = GMAEEncoder(config["n_types"], config["dim"], config["layers"], config["heads"], config["encoder"])
+    encoder = build_encoder(checkpoint["config"])
     encoder.load_state_dict(encoder_state(checkpoint))
     return encoder.eval()
 

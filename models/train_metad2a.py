@@ -7,7 +7,8 @@
 2. **Tasks.** Each task's images are redrawn exactly as the builder drew them (the table stores the
    recipe), embedded by the CNN and kept per class; every step draws ``--images-per-class`` of them
    per class, so the dataset encoders see a new sample of each dataset every time.
-3. **Meta-predictor** (dataset code + graph code -> standardised accuracy, MSE). The last ``--valid-tasks``
+3. **Meta-predictor** (dataset code + graph code -> the cell's rank within its task, or its
+   standardised accuracy with ``--target accuracy``; MSE). The last ``--valid-tasks``
    tasks are held out; the epoch with the best mean within-task Pearson correlation on them is kept.
 4. **Generator** (cross-modal VAE): each task is paired with its top ``--top-fraction`` cells; loss =
    cell reconstruction + ``--kl-weight`` x KL(q(z|D) || N(0, I)); the epoch with the lowest held-out
@@ -24,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.stats import pearsonr
+from scipy.stats import pearsonr, rankdata
 from tqdm import tqdm
 
 from models.metad2a import (CellGenerator, ImageFeatureCNN, MetaPredictor, class_feature_sets, feature_input,
@@ -99,15 +100,27 @@ def within_task_pearson(model: MetaPredictor, tasks: list[Task], per_class: int,
     return float(np.mean(values))
 
 
+def predictor_targets(tasks: list[Task], kind: str, scale: tuple[float, float]) -> list[torch.Tensor]:
+    """Regression targets per task: ``accuracy`` -- (accuracy - mean) / std with the training tasks'
+    ``scale``; ``rank`` -- the cell's rank within its task scaled to [0, 1] (ties share their mean
+    rank), which ignores how far apart cells are, e.g. how far below chance a broken cell falls."""
+    if kind == "rank":
+        return [torch.tensor((rankdata(t.accuracy.numpy()) - 1) / max(1, len(t.accuracy) - 1), dtype=torch.float32)
+                for t in tasks]
+    mean, std = scale
+    return [(t.accuracy - mean) / std for t in tasks]
+
+
 def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args, progress: bool):
-    """Fit standardised accuracies (the spread between cells of one task is a few points; unscaled, the
-    loss would barely see it). Returns the model, its metrics and the (mean, std) used to scale."""
+    """Fit the chosen targets (``--target``); returns the model, its metrics and the target scale
+    (mean, std) that turns its output back into an accuracy (0, 1 for ranks)."""
     torch.manual_seed(args.seed)
     model = MetaPredictor(feature_dim, args.predictor_hidden, args.dataset_dim)
-    optimizer = torch.optim.Adam(model.parameters(), args.lr)
+    optimizer = torch.optim.Adam(model.parameters(), args.lr, weight_decay=args.predictor_weight_decay)
     generator = torch.Generator().manual_seed(args.seed)
     every = torch.cat([t.accuracy for t in train])
-    mean, std = float(every.mean()), float(every.std().clamp_min(1e-4))
+    scale = (float(every.mean()), float(every.std().clamp_min(1e-4))) if args.target == "accuracy" else (0.0, 1.0)
+    targets = predictor_targets(train, args.target, scale)
     best = (-2.0, 0, None)
     bar = tqdm(range(args.predictor_epochs), desc="meta-predictor", unit="epoch", disable=not progress)
     for epoch in bar:
@@ -115,7 +128,7 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
         for t in torch.randperm(len(train), generator=generator).tolist():
             task = train[t]
             predicted = model(sample_class_features(task.feature_sets, args.images_per_class, generator), task.ops)
-            loss = torch.nn.functional.mse_loss(predicted, (task.accuracy - mean) / std)
+            loss = torch.nn.functional.mse_loss(predicted, targets[t])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -126,7 +139,7 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
     model.load_state_dict(best[2])
     metrics = {"valid_within_task_pearson": best[0], "predictor_best_epoch": best[1],
                "valid_selection_on": "held-out tasks" if valid else "training tasks"}
-    return model.eval(), metrics, (mean, std)
+    return model.eval(), metrics, scale
 
 
 def top_cells(task: Task, fraction: float) -> torch.Tensor:
@@ -196,6 +209,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--valid-tasks", type=int, default=2, help="tasks held out for model selection (0: select on "
                    "the training tasks)")
     p.add_argument("--predictor-epochs", type=int, default=80, help="meta-predictor epochs (one step per task)")
+    p.add_argument("--target", choices=("rank", "accuracy"), default="rank", help="what the meta-predictor "
+                   "regresses: a cell's rank within its task, or its standardised accuracy")
+    p.add_argument("--predictor-weight-decay", type=float, default=0.0, help="Adam weight decay of the predictor")
     p.add_argument("--predictor-hidden", type=int, default=64, help="meta-predictor hidden size")
     p.add_argument("--dataset-dim", type=int, default=32, help="meta-predictor dataset code size")
     p.add_argument("--generator-epochs", type=int, default=150, help="generator epochs (one step per task)")
@@ -250,7 +266,7 @@ def main(argv=None) -> dict:
     checkpoint = {"format": FORMAT, "config": config, "recipe": recipe.settings(), "class_pool": class_pool,
                   "train_tasks": [t.task_id for t in train], "valid_tasks": [t.task_id for t in valid],
                   "database": str(args.database), "metrics": metrics,
-                  "target_mean": target_mean, "target_std": target_std, "feature_cnn": cnn.state_dict(),
+                  "target": args.target, "target_mean": target_mean, "target_std": target_std, "feature_cnn": cnn.state_dict(),
                   "predictor": predictor.state_dict(), "generator": generator_model.state_dict(),
                   **mean_codes(predictor, generator_model, tasks, args.images_per_class, args.seed)}
     atomic_torch_save(args.out, checkpoint)

@@ -5,8 +5,10 @@
 Reads the logs of :mod:`search_methods.queries_to_optimum`. Per method and dataset: runs, how many
 found the optimum within the cap, mean ± std and median of the queries over the runs that found it,
 and the mean with unfinished runs counted at the cap (a lower bound when some did not finish).
-Random search also gets its exact expectation: the optimum sits at a uniform position of a random
-order of the N cells, so E = (N + 1) / 2 and std = sqrt((N^2 - 1) / 12).
+Random search is simulated exactly and uncapped for ``--random-seeds`` seeds (its query order is
+the run: see :func:`search_methods.queries_to_optimum.simulate_random`) and also gets its exact
+expectation: the optimum sits at a uniform position of a random order of the N cells, so
+E = (N + 1) / 2 and std = sqrt((N^2 - 1) / 12).
 
 Because a queries-to-optimum run is the ordinary search cut short, its first Q queries are the
 Q-query run itself (for methods whose choices do not depend on the budget: WeakNAS with a constant
@@ -96,6 +98,21 @@ def prefix_logs(logs: list[dict], queries: int) -> list[dict]:
     return out
 
 
+def random_logs(datasets: list[str], n_seeds: int) -> list[dict]:
+    """Random search's queries to the optimum for seeds 0..n-1, simulated exactly (no cap)."""
+    from preprocessing.nasbench201 import NB201Space
+    from preprocessing.nb201_table import load_embedded
+    from search_methods.queries_to_optimum import optimum, simulate_random
+
+    bench, space = load_embedded(), NB201Space()
+    out = []
+    for dataset in datasets:
+        target = optimum(bench, space, dataset)
+        out += [{"method": "random", "dataset": dataset, "seed": seed, "budget": {"queries": len(space)},
+                 "queries_to_optimum": simulate_random(space, target, seed)} for seed in range(n_seeds)]
+    return out
+
+
 def box_plot(groups: dict[tuple[str, str], list[dict]], n_cells: int, path: Path) -> None:
     import matplotlib
 
@@ -138,27 +155,27 @@ def main(argv=None) -> None:
     parser.add_argument("--root", default=str(results.ROOT), help="root of the result logs (default saved_logs)")
     parser.add_argument("--protocol", default="q2o1000", help="protocol folder of the runs (default q2o1000)")
     parser.add_argument("--methods", nargs="+", default=list(METHOD_ORDER), help="methods to include")
+    parser.add_argument("--random-seeds", type=int, default=100,
+                        help="random search runs simulated per dataset (uncapped, exact; default 100)")
     parser.add_argument("--prefix-table", type=int, default=150,
                         help="also tabulate each run's result after this many queries (default 150; 0 = off)")
     parser.add_argument("--out", default="figures/weaknas", help="output folder (default figures/weaknas)")
     args = parser.parse_args(argv)
-    logs = [log for method in args.methods
+    logs = [log for method in args.methods if method != "random"
             for log in results.read_logs(args.root, args.protocol, "nb201", "*", method)]
-    # Random search is run uncapped in its own protocol folder; include it when present.
-    if "random" in args.methods:
-        logs += [log for log in results.read_logs(args.root, "q2o15625", "nb201", "*", "random")
-                 if args.protocol != "q2o15625"]
     if not logs:
         raise InputError(f"no queries-to-optimum logs under {args.root}/{args.protocol}; run "
                          f"python -m search_methods.queries_to_optimum --method METHOD first")
     from preprocessing.nasbench201 import N_ARCHS
 
-    groups = group_logs(logs)
+    runs = logs + (random_logs(sorted({log["dataset"] for log in logs}), args.random_seeds)
+                   if "random" in args.methods else [])
+    groups = group_logs(runs)
     rows = table_rows(groups)
     out = Path(args.out)
     text = markdown(rows, N_ARCHS)
     if args.prefix_table:
-        capped = [log for log in logs if log["budget"]["queries"] >= args.prefix_table and log["method"] != "random"]
+        capped = [log for log in logs if log["budget"]["queries"] >= args.prefix_table]
         text += "\n" + markdown_table(summary_rows(prefix_logs(capped, args.prefix_table)))
     atomic_write(out / "queries_to_optimum.md", lambda tmp: Path(tmp).write_text(text))
     write_csv(rows, out / "queries_to_optimum.csv")

@@ -22,8 +22,10 @@ Output: one gzip CSV, one row per (task, cell), columns:
   table alone says how to rebuild each task's images (:func:`task_data`).
 
 Resumable: each finished (task, cell) is appended as one JSON line to ``<out>.parts.jsonl`` (one
-``write`` of a whole line, flushed; a torn last line is ignored on reload) and skipped on a rerun.
-The CSV is written atomically when every job is done. Work runs in ``--workers`` spawned processes
+``write`` of a whole line, flushed; a torn last line is ignored on reload) and skipped on a rerun, as
+are the rows of an existing ``<out>`` built with the same settings (so ``--tasks`` / ``--cells-per-task``
+can grow a shipped table). The CSV is written atomically when every job is done, and the parts file
+is then removed. Work runs in ``--workers`` spawned processes
 with one torch thread each.
 """
 from __future__ import annotations
@@ -296,6 +298,11 @@ def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = Tr
     recipe.check()
     parts = _parts_path(out)
     done = _read_parts(parts, recipe.settings())
+    if out.exists():  # a finished table counts as done too, so reruns and extensions redo nothing
+        for row in load_database(out).to_dict("records"):
+            if {k: row[k] for k in SETTING_COLUMNS} != recipe.settings():
+                raise InputError(f"{out} was built with other settings; use another --out or delete it")
+            done.setdefault((row["task"], row["arch_index"]), row)
     todo = [(t, c, a, recipe) for t, c, a in jobs if (t, a) not in done]
     out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="meta-database", unit="cell",
@@ -315,6 +322,8 @@ def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = Tr
     table = pd.DataFrame([done[(t, a)] for t, _, a in jobs], columns=list(RESULT_COLUMNS + SETTING_COLUMNS))
     table = table.sort_values(["task", "arch_index"], kind="stable").reset_index(drop=True)
     atomic_write(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f", compression="gzip"))
+    os.chmod(out, 0o644)  # a shipped data file, readable like any other
+    parts.unlink()  # its rows now live in the table, which a rerun reads as done
     return table
 
 

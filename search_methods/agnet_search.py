@@ -57,11 +57,14 @@ def check_args(args) -> None:
         raise InputError(f"--recon-weight {args.recon_weight} must be in [0, 1]")
 
 
-def rank_weights(values: np.ndarray, weight_factor: float) -> np.ndarray:
-    """1 / (k N + rank) with rank 0 for the highest value (ties: earlier first)."""
+def rank_weights(values: np.ndarray, weight_factor: float, shared_ties: bool = False) -> np.ndarray:
+    """1 / (k N + rank) with rank 0 for the highest value. Ties: earlier first, or with
+    ``shared_ties`` all tied values get the best rank among them (e.g. one Pareto front)."""
     values = np.asarray(values, dtype=float)
     ranks = np.empty(len(values))
     ranks[np.argsort(-values, kind="stable")] = np.arange(len(values))
+    if shared_ties:
+        ranks = np.searchsorted(np.sort(-values), -values, side="left").astype(float)
     return 1.0 / (weight_factor * len(values) + ranks)
 
 

@@ -37,7 +37,7 @@ def add_arguments(parser) -> None:
                         help="cells queried per BO iteration: the top-k by EI among unqueried cells (default 5)")
     parser.add_argument("--dngo-hidden", default="50,50,50",
                         help="comma-separated tanh hidden widths of the DNGO network (default 50,50,50 = pybnn)")
-    parser.add_argument("--dngo-epochs", type=int, default=100, help="training epochs per surrogate fit (default 100)")
+    parser.add_argument("--dngo-epochs", type=int, default=100, help="training epochs per surrogate fit (default %(default)s)")
     parser.add_argument("--dngo-batch", type=int, default=0,
                         help="mini-batch size of the network training; 0 = full batch (default 0; pybnn: 10)")
     parser.add_argument("--dngo-lr", type=float, default=0.01, help="Adam learning rate of the network (default 0.01)")

@@ -26,6 +26,8 @@ import torch
 
 from models.bayesian_linear_regression import BayesianLinearRegression
 from models.gmae import FINETUNE_MODES, GMAEEncoder, GMAEPredictor, fine_tune, predict
+from models.pretrain_gmae import build_encoder, encoder_state, ensure_gmae_encoder, load_checkpoint
+from preprocessing.errors import InputError
 from search_methods.evolution import mutate_unseen
 
 DESCRIPTION = "GMAE-NAS: masked-graph-autoencoder-pretrained predictor, BPR fine-tuning, Thompson-style BO"
@@ -53,10 +55,6 @@ def add_arguments(parser) -> None:
 
 def prepare(args, benchmark, space) -> dict:
     """The pretrained encoder as numpy arrays (picklable); pretrains it first on a fresh clone."""
-    from models.pretrain_gmae import ensure_gmae_encoder, load_checkpoint
-
-    from preprocessing.errors import InputError
-
     for name in ("initial", "per_iteration", "candidates", "init_steps", "steps"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
@@ -68,16 +66,13 @@ def prepare(args, benchmark, space) -> dict:
     if not 0 <= args.finetune_layers <= config["layers"]:
         raise InputError(f"--finetune-layers must be in 0..{config['layers']}")
     return {"config": {k: config[k] for k in ("n_types", "dim", "layers", "heads", "encoder")},
-            "model": {k: v.numpy() for k, v in checkpoint["model"].items()}, "path": str(path)}
+            "encoder": {k: v.numpy() for k, v in encoder_state(checkpoint).items()}, "path": str(path)}
 
 
 def _encoder(context: dict, pretrained: bool) -> GMAEEncoder:
-    config = context["config"]
-    encoder = GMAEEncoder(config["n_types"], config["dim"], config["layers"], config["heads"], config["encoder"])
+    encoder = build_encoder(context["config"])
     if pretrained:
-        prefix = "encoder."
-        encoder.load_state_dict({k[len(prefix):]: torch.from_numpy(v) for k, v in context["model"].items()
-                                 if k.startswith(prefix)})
+        encoder.load_state_dict({k: torch.from_numpy(v) for k, v in context["encoder"].items()})
     return encoder
 
 

@@ -10,7 +10,7 @@ objective:
 
 * ``--latency-budget MS``: feasible cells rank by accuracy, above all infeasible ones (ranked by
   latency); candidates are ranked by predicted accuracy, predicted-infeasible ones last.
-* ``--pareto``: cells rank by non-dominated front, then accuracy; the ``--top-k`` candidates are
+* ``--pareto``: cells rank by non-dominated front (one rank per front); the ``--top-k`` candidates are
   picked greedily by the hypervolume (accuracy x log latency) their *predicted* point adds to the
   queried front.
 
@@ -61,11 +61,13 @@ class Objective:
     def mode(self) -> str:
         return "pareto" if self.budget_ms is None else f"budget{self.budget_ms:g}ms"
 
-    def utility(self, acc: np.ndarray, lat: np.ndarray) -> np.ndarray:
-        """Higher = better; only the order matters (it feeds the rank weights)."""
+    def rank_weights(self, acc: np.ndarray, lat: np.ndarray, weight_factor: float) -> np.ndarray:
+        """The generator's rank weights: by accuracy among feasible cells (budget), or by front,
+        every cell of one front weighing alike so that the generator learns the whole front."""
         if self.budget_ms is not None:
-            return np.where(lat <= self.budget_ms, acc, -lat)  # accuracies are >= 0 > any -latency
-        return -nondominated_ranks(acc, lat) + acc / 1000.0  # accuracy (< 100) breaks ties within a front
+            utility = np.where(lat <= self.budget_ms, acc, -lat)  # accuracies are >= 0 > any -latency
+            return agnet_search.rank_weights(utility, weight_factor)
+        return agnet_search.rank_weights(-nondominated_ranks(acc, lat), weight_factor, shared_ties=True)
 
     def pick(self, pred_acc: np.ndarray, pred_lat: np.ndarray, acc: np.ndarray, lat: np.ndarray,
              count: int) -> list[int]:
@@ -99,8 +101,7 @@ def search_agnet(space, oracle, latency, objective, rng, args, context) -> None:
         lat = latency[keys]
         observed = np.stack([acc, np.log(lat)], axis=1)
         mean, std = observed.mean(0), np.where(observed.std(0) > 0, observed.std(0), 1.0)
-        searcher.train(keys, agnet_search.rank_weights(objective.utility(acc, lat), args.weight_factor),
-                       (observed - mean) / std)
+        searcher.train(keys, objective.rank_weights(acc, lat, args.weight_factor), (observed - mean) / std)
         candidates = searcher.candidates(oracle)
         predicted = searcher.predict(candidates) * std + mean
         order = objective.pick(predicted[:, 0], np.exp(predicted[:, 1]), acc, lat, args.top_k)

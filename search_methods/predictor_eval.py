@@ -148,13 +148,10 @@ def gmae_predictions(mode: str, cells: LabelledCells, train, test, seed: int, se
                      checkpoint: dict) -> np.ndarray:
     """Fine-tune a GMAE predictor on ``train`` rows (BPR) and score ``test`` rows."""
     from models.gmae import GMAEPredictor, fine_tune, predict
-    from models.pretrain_gmae import load_encoder
+    from models.pretrain_gmae import build_encoder, load_encoder
 
     torch.manual_seed(seed)
-    encoder = load_encoder(checkpoint)
-    if mode == "scratch":
-        config = checkpoint["config"]
-        encoder = type(encoder)(config["n_types"], config["dim"], config["layers"], config["heads"], config["encoder"])
+    encoder = build_encoder(checkpoint["config"]) if mode == "scratch" else load_encoder(checkpoint)
     predictor = GMAEPredictor(encoder, checkpoint["config"]["dim"])
     train, test = torch.as_tensor(train), torch.as_tensor(test)
     mask = (lambda rows: None) if cells.mask is None else (lambda rows: cells.mask[rows])
@@ -229,7 +226,8 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
         from models.pretrain_gmae import ensure_gmae_encoder, load_checkpoint
 
         checkpoint = load_checkpoint(settings.checkpoint or ensure_gmae_encoder(space))
-    jobs = [(p, n, r) for p in predictors for n in labels for r in range(runs)
+    # Run-major order: an interrupted harness still has every (predictor, n) cell with the same runs.
+    jobs = [(p, n, r) for r in range(runs) for n in labels for p in predictors
             if (p, n, r) not in done and p not in results["missing"]]
     log(f"{space}: {len(cells)} labelled cells, test {test_size}, {len(jobs)} fits to do -> {out}")
     for name, n, run in tqdm(jobs, desc="predictor eval", unit="fit", disable=not progress):

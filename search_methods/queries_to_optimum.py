@@ -45,6 +45,35 @@ class TargetOracle(Oracle):
         return value
 
 
+class _PositionOracle:
+    """The least oracle a query-order-only method (random search) needs: counts until the target."""
+
+    def __init__(self, target: int):
+        self.target, self.n_queries = int(target), 0
+
+    def query(self, key) -> float:
+        self.n_queries += 1
+        if int(key) == self.target:
+            raise BudgetExhausted
+        return 0.0
+
+
+def simulate_random(space, target: int, seed: int) -> int:
+    """Queries random search (seeded as the runner seeds it) needs to reach ``target``, uncapped.
+
+    Random search ignores the answers, so counting its query order is the run itself, at a cost
+    of microseconds instead of a full-space oracle run.
+    """
+    from search_methods import random_search
+
+    oracle = _PositionOracle(target)
+    try:
+        random_search.search(space, oracle, np.random.default_rng(seed), None, None)
+    except BudgetExhausted:
+        return oracle.n_queries
+    raise InputError(f"target {target} is not in the space")
+
+
 def optimum(bench, space, dataset: str) -> int:
     """Key of the best seed-mean validation accuracy among the space's cells."""
     valid = bench.metrics(dataset).valid_mean[space.keys()]

@@ -28,21 +28,20 @@ from models.predictors import PAPER_HIDDEN, MLPPredictor
 from preprocessing.errors import InputError
 
 DESCRIPTION = "WeakNAS: iterated weak MLP predictors, uniform sampling from the predicted top-N"
-DEFAULTS = {"init_samples": 10, "batch": 10, "top_start": 100, "top_end": 100, "top_decay": 0.96}
 SCHEDULE_QUERIES = 1000  # the paper's max_sample: schedule length when no query budget is set
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--init-samples", type=int, default=DEFAULTS["init_samples"],
+    parser.add_argument("--init-samples", type=int, default=10,
                         help="random architectures queried before the first predictor (paper: 10 on NB201, "
                              "100 on NB101; default 10)")
-    parser.add_argument("--batch", type=int, default=DEFAULTS["batch"],
+    parser.add_argument("--batch", type=int, default=10,
                         help="architectures queried per iteration (paper: 10; default 10)")
-    parser.add_argument("--top-start", type=int, default=DEFAULTS["top_start"],
+    parser.add_argument("--top-start", type=int, default=100,
                         help="top-N pool size at the first iteration (default 100)")
-    parser.add_argument("--top-end", type=int, default=DEFAULTS["top_end"],
+    parser.add_argument("--top-end", type=int, default=100,
                         help="top-N pool size at the last iteration (default 100 = no decay)")
-    parser.add_argument("--top-decay", type=float, default=DEFAULTS["top_decay"],
+    parser.add_argument("--top-decay", type=float, default=0.96,
                         help="base of the exponential top-N decay, in (0, 1) (paper: 0.96)")
     parser.add_argument("--hidden", type=int, nargs="+", default=list(PAPER_HIDDEN),
                         help="MLP hidden widths (paper: 1000 1000 1000 1000)")

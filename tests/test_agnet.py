@@ -191,6 +191,9 @@ def test_rank_weights_formula():
     weights = agnet_search.rank_weights(np.array([3.0, 1.0, 2.0, 5.0]), 0.5)
     # N = 4, k N = 2; ranks (best = 0): 5 -> 0, 3 -> 1, 2 -> 2, 1 -> 3
     assert np.allclose(weights, [1 / 3, 1 / 5, 1 / 4, 1 / 2])
+    shared = agnet_search.rank_weights(np.array([0.0, -1.0, 0.0, -2.0, -1.0]), 0.2, shared_ties=True)
+    # N = 5, k N = 1; competition ranks: 0, 2, 0, 4, 2
+    assert np.allclose(shared, [1, 1 / 3, 1, 1 / 5, 1 / 3])
 
 
 @pytest.mark.parametrize("flag", [{"top_k": 0}, {"weight_factor": 0.0}, {"recon_weight": 1.5}])

@@ -84,6 +84,7 @@ def test_checkpoint_resume_round_trip(tmp_path):
     before = path.stat().st_mtime_ns
     again = pretrain("nb201", epochs=2, limit=300, out=split, **QUICK)
     assert again == resumed and path.stat().st_mtime_ns == before
+    assert pretrain("nb201", epochs=2, limit=300, out=split, reevaluate=True, **QUICK) == resumed
 
 
 def test_unfinished_run_needs_resume_and_cli_errors(tmp_path, capsys):

@@ -97,36 +97,43 @@ def test_micro_database_has_every_task_cell_once(micro):
     assert database.recipe_of(stored).epochs == 1
 
 
-def test_builder_resumes_from_parts_and_skips_finished_cells(micro, tmp_path, monkeypatch):
-    _, db, _, _ = micro
+class Interrupted(Exception):
+    pass
+
+
+def test_builder_resumes_after_an_interruption_and_skips_finished_cells(tmp_path, monkeypatch):
     out = tmp_path / "db.csv.gz"
-    lines = (db.parent / (db.name + ".parts.jsonl")).read_text().splitlines()
-    # two finished cells and a line torn by an interrupted write
-    (tmp_path / "db.csv.gz.parts.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:25])
     calls = []
     real = database.train_cell
 
-    def counting(*args, **kwargs):
+    def interrupted_after_two(*args, **kwargs):
+        if len(calls) == 2:
+            raise Interrupted
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(database, "train_cell", counting)
+    monkeypatch.setattr(database, "train_cell", interrupted_after_two)
+    with pytest.raises(Interrupted):
+        database.main(MICRO + ["--out", str(out)])
+    parts = tmp_path / "db.csv.gz.parts.jsonl"
+    assert not out.exists() and len(parts.read_text().splitlines()) == 2
+    with open(parts, "a") as f:
+        f.write('{"task": 1, "arch_ind')  # a line torn by the interruption
+    finished = list(calls)
+    monkeypatch.setattr(database, "train_cell", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
     table = database.main(MICRO + ["--out", str(out)])
-    assert len(calls) == 2 and len(table) == 4
-    assert sorted(calls) == sorted(json.loads(line)["arch"] for line in lines[2:])  # only the unfinished ones
-    again = database.main(MICRO + ["--out", str(out)])
-    assert len(calls) == 2  # everything is finished: nothing retrains
+    assert len(calls) == 4 and len(table) == 4 and not set(calls[2:]) & set(finished)
+    assert set(table["arch"]) == set(calls) and not parts.exists()
+    again = database.main(MICRO + ["--out", str(out)])  # the finished table counts as done
+    assert len(calls) == 4
     pd.testing.assert_frame_equal(again, pd.read_csv(out), check_exact=False, atol=1e-3)  # CSV keeps 4 decimals
 
 
-def test_builder_refuses_parts_made_with_other_settings(micro, tmp_path):
+def test_builder_refuses_a_table_made_with_other_settings(micro):
     _, db, _, _ = micro
-    parts = (db.parent / (db.name + ".parts.jsonl")).read_text()
-    (tmp_path / "db.csv.gz.parts.jsonl").write_text(parts)
     with pytest.raises(InputError, match="other settings"):
         database.build(database.build_plan(2, 2, [0, 1, 2], 2, 3, 0),
-                       database.CellRecipe(source="digits", image_size=8, epochs=2), tmp_path / "db.csv.gz", 1,
-                       progress=False)
+                       database.CellRecipe(source="digits", image_size=8, epochs=2), db, 1, progress=False)
 
 
 def test_checkpoint_loads_weights_only(micro):
@@ -159,3 +166,16 @@ def test_meta_test_bad_dataset_is_one_line_and_exit_2(micro, tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: unknown dataset 'mnist42'") and "\n" not in err
     assert not (tmp_path / "x.json").exists()
+
+
+def test_meta_test_uses_cifar_images_from_an_official_format_archive(micro, tmp_path):
+    from tests.test_darts_network import _write_tar
+
+    rng = np.random.default_rng(0)
+    batches = {name: {b"data": rng.integers(0, 256, (10, 3072), dtype=np.uint8), b"labels": list(range(10))}
+               for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]}
+    _write_tar(tmp_path / "cifar-10-python.tar.gz", "cifar-10-batches-py", batches)
+    result = search_main(["--dataset", "cifar10", "--checkpoint", str(micro[3]), "--data",
+                          str(tmp_path / "cifar-10-python.tar.gz"), "--candidates", "20", "--top", "3",
+                          "--out", str(tmp_path / "c10.json"), "--no-progress"])
+    assert result["dataset_code_from"] == "images" and "top1_table_test_acc" in result

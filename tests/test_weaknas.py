@@ -179,3 +179,31 @@ def test_protocol_runner_and_queries_to_optimum_on_nb201(tmp_path):
         order = np.random.default_rng(seed).permutation(queries_to_optimum._STATE["space"].keys())
         assert log["queries_to_optimum"] == int(np.flatnonzero(order == target)[0]) + 1
         assert log["trajectory"][-1]["best_arch"] == log["target_arch"]
+        space = queries_to_optimum._STATE["space"]
+        assert queries_to_optimum.simulate_random(space, target, seed) == log["queries_to_optimum"]
+
+
+def test_queries_to_optimum_table_and_prefix_results():
+    from plot_scripts import queries_to_optimum as plot
+
+    def log(seed, found, n):
+        traj = [{"query": i + 1, "best_arch": f"a{i}", "best_valid": float(i), "best_test": float(i) + 0.5}
+                for i in range(n)]
+        return {"method": "weaknas", "dataset": "cifar10", "seed": seed, "protocol": "q2o1000", "space": "nb201",
+                "budget": {"queries": 1000}, "queries_to_optimum": found, "trajectory": traj, "n_queries": n}
+
+    logs = [log(0, 40, 40), log(1, 300, 300), log(2, None, 1000)]
+    (row,) = plot.table_rows(plot.group_logs(logs))
+    assert (row["runs"], row["found"], row["mean"], row["median"]) == (3, 2, 170.0, 170.0)
+    assert row["mean_capped"] == pytest.approx((40 + 300 + 1000) / 3)
+    finals = [p["final"]["best_valid"] for p in plot.prefix_logs(logs, 150)]
+    assert finals == [39.0, 149.0, 149.0]  # found early: the optimum; else the state after 150 queries
+    assert plot.random_expectation(15625) == pytest.approx((7813.0, 4510.5), abs=0.1)
+    with pytest.raises(InputError):
+        plot.group_logs([{"method": "evolution", "seed": 0}])
+
+
+def test_search_dynamics_iterations_follow_the_batches():
+    from plot_scripts.search_dynamics import iteration_of_queries
+
+    assert iteration_of_queries(35, 10, 10).tolist() == [0] * 10 + [1] * 10 + [2] * 10 + [3] * 5
