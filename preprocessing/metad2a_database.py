@@ -35,7 +35,7 @@ import json
 import multiprocessing
 import os
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -322,7 +322,6 @@ def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = Tr
     table = pd.DataFrame([done[(t, a)] for t, _, a in jobs], columns=list(RESULT_COLUMNS + SETTING_COLUMNS))
     table = table.sort_values(["task", "arch_index"], kind="stable").reset_index(drop=True)
     atomic_write(out, lambda tmp: table.to_csv(tmp, index=False, float_format="%.4f", compression="gzip"))
-    os.chmod(out, 0o644)  # a shipped data file, readable like any other
     parts.unlink()  # its rows now live in the table, which a rerun reads as done
     return table
 

@@ -32,7 +32,8 @@ DESCRIPTION = "arch2vec-BO: DNGO + expected improvement over pretrained arch2vec
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--init-size", type=int, default=16, help="random cells queried before BO starts (default 16)")
+    parser.add_argument("--init-size", type=int, default=16,
+                        help="random cells queried before BO starts (default 16)")
     parser.add_argument("--topk", type=int, default=5,
                         help="cells queried per BO iteration: the top-k by EI among unqueried cells (default 5)")
     parser.add_argument("--dngo-hidden", default="50,50,50",

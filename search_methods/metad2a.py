@@ -88,13 +88,14 @@ def search(models: tuple, name: str, images: ImageArrays | None, candidates: int
         standardised = predictor.predict_from_code(code, ops[torch.as_tensor(first)]).numpy()
     scores = checkpoint["target_mean"] + checkpoint["target_std"] * standardised
     order = np.argsort(-scores, kind="stable")
+    unit = "within-dataset rank (0 worst, 1 best)" if checkpoint["target"] == "rank" else "accuracy (fraction)"
     ranked_keys, ranked_scores = unique_keys[order], scores[order]
     seconds = time.perf_counter() - start
     return {"dataset": name, "dataset_code_from": "images" if images is not None else "mean of meta-training tasks",
-            "search_seconds": seconds, "candidates": candidates,
+            "predicted_unit": unit, "search_seconds": seconds, "candidates": candidates,
             "valid_cells": int(len(keys)), "unique_cells": int(len(unique_keys)),
             "top": [{"rank": r + 1, "arch_index": int(k), "arch": string_of_index(int(k)),
-                     "predicted_acc": float(100.0 * s)} for r, (k, s) in enumerate(zip(ranked_keys[:top],
+                     "predicted": float(s)} for r, (k, s) in enumerate(zip(ranked_keys[:top],
                                                                                        ranked_scores[:top]))]}
 
 
@@ -212,7 +213,7 @@ def summary(result: dict) -> str:
              f"{result['search_seconds']:.1f} s (dataset code from {result['dataset_code_from']})"]
     for entry in result["top"][:5]:
         extra = f", table test {entry['table_test_acc']:.2f}" if "table_test_acc" in entry else ""
-        lines.append(f"  #{entry['rank']} predicted {entry['predicted_acc']:.2f}{extra}  {entry['arch']}")
+        lines.append(f"  #{entry['rank']} predicted {entry['predicted']:.3f}{extra}  {entry['arch']}")
     if "top1_table_test_acc" in result:
         n = len(result["top"])
         lines.append(f"  NB201 table test: top-1 {result['top1_table_test_acc']:.2f}, best of top {n} "

@@ -13,8 +13,9 @@ the first episode's mean); ``--baseline constant`` uses ``--baseline-value`` (th
 scripts: 0.4; NB101: 0.95). The policy acts on the raw embeddings, as the original: their spread
 (std 0.05-0.2 per dim) is small next to the unit policy std, so a sample lands outside the cloud
 and its nearest cell lies on the cloud's boundary in the sampled direction (on standardised
-embeddings the same policy searched worse: C10 P150 94.02 vs 94.27, 20 seeds). The original also skipped the nearest unvisited cell when it was the
-very nearest cell (a loop starting at rank 1); here the nearest unvisited cell is taken.
+embeddings the same policy searched worse: C10 P150 94.02 vs 94.27, 20 seeds). The original also
+skipped the nearest unvisited cell when it was the very nearest cell (a loop starting at rank 1);
+here the nearest unvisited cell is taken.
 """
 from __future__ import annotations
 

@@ -27,7 +27,8 @@ def add_encoder_arguments(parser) -> None:
 def add_arguments(parser) -> None:
     reinforce.add_arguments(parser)
     add_encoder_arguments(parser)
-    parser.add_argument("--encoder-lr", type=float, default=1e-3, help="Adam learning rate of the encoder (default 1e-3)")
+    parser.add_argument("--encoder-lr", type=float, default=1e-3,
+                        help="Adam learning rate of the encoder (default 1e-3)")
 
 
 def build_encoder(args) -> GraphEncoder:

@@ -149,7 +149,7 @@ def test_meta_test_ranks_generated_cells(micro, tmp_path):
                           "--out", str(out), "--no-progress"])
     stored = json.loads(out.read_text())
     assert stored["dataset_code_from"] == "images" and stored["valid_cells"] == 40
-    predicted = [t["predicted_acc"] for t in stored["top"]]
+    predicted = [t["predicted"] for t in stored["top"]]
     assert len(predicted) == min(5, stored["unique_cells"]) and predicted == sorted(predicted, reverse=True)
     assert len({t["arch_index"] for t in stored["top"]}) == len(predicted)
     assert result["search_seconds"] > 0
