@@ -65,16 +65,17 @@ class NB101Cells:
 
     name = "nb101"
 
-    def __init__(self, table=None):
+    def __init__(self, table=None, allowed: np.ndarray | None = None):
         from preprocessing import nasbench101, nb101_enumerate
 
         self._nb101 = nasbench101
         self.table = nb101_enumerate.load_space() if table is None else table
+        self.allowed = np.ones(len(self.table), dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
         self.n_types = len(nasbench101.OPS)
         self.max_nodes = nasbench101.MAX_VERTICES
 
     def all_keys(self) -> np.ndarray:
-        return np.arange(len(self.table))
+        return np.flatnonzero(self.allowed)
 
     def graphs(self, keys) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         adjacency, op_codes = self.table.padded_arrays(keys)
@@ -87,14 +88,17 @@ class NB101Cells:
         for i, (t, a, n) in enumerate(zip(types, adj, n_nodes)):
             try:
                 cell = self._nb101.Cell(np.asarray(a)[:n, :n].astype(np.uint8), [self._nb101.OPS[c] for c in t[:n]])
-                out[i] = self.table.index_of(cell.module_hash())
+                key = self.table.index_of(cell.module_hash())
             except InputError:
                 continue
+            out[i] = key if self.allowed[key] else -1
         return out
 
 
-def cells_for(space) -> NB201Cells:
-    """The codec of a search space object (NB201 is the space the protocol runner searches)."""
+def cells_for(space) -> NB201Cells | NB101Cells:
+    """The codec of a search space object of the protocol runner (NB201 or NB101)."""
     if isinstance(space, NB201Space):
         return NB201Cells(space)
-    raise TypeError(f"AG-Net has no cell codec for {type(space).__name__}")
+    if getattr(space, "name", None) == "nb101":
+        return NB101Cells(space.table, space.allowed)
+    raise InputError(f"AG-Net has no cell codec for the {getattr(space, 'name', type(space).__name__)} space")

@@ -164,7 +164,8 @@ def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, q
     path = generator_path(root, space_name)
     if not path.exists():
         print(f"AG-Net: no pretrained generator at {path}; pretraining it now with the defaults "
-              f"(python -m models.pretrain_agnet, about a minute on one core)", file=sys.stderr)
+              f"(python -m models.pretrain_agnet --space {space_name}; NB201: about a minute on one core)",
+              file=sys.stderr)
         pretrain(space_name, root, quiet=quiet)
     return load_generator_file(path)
 

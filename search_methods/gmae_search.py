@@ -155,10 +155,22 @@ def _query_initial(space, oracle, rng, n: int) -> None:
 
 
 def search(space, oracle, rng, args, context) -> None:
-    """Method ``gmae``: the BO-style loop; ``gmae_evo``: :func:`search_evolution`."""
-    if args.method == "gmae_evo":
-        search_evolution(space, oracle, rng, args, context)
-        return
+    """Method ``gmae``: the BO-style loop; ``gmae_evo``: :func:`search_evolution`.
+
+    Runs on one torch thread (restored afterwards): float sums depend on the thread count, and a
+    last-digit difference can flip a pick, so one thread keeps a seed's run identical everywhere.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        loop = search_evolution if args.method == "gmae_evo" else search_bo
+        loop(space, oracle, rng, args, context)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def search_bo(space, oracle, rng, args, context) -> None:
+    """Method ``gmae``: the BO-style loop."""
     _query_initial(space, oracle, rng, args.initial)
     model = FineTunedGMAE(space, context, args, seed=int(rng.integers(2**31)))
     steps = args.init_steps

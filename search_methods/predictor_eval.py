@@ -247,8 +247,8 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
     atomic_write_json(out, results, indent=1)
     table = summary_table(results, predictors, labels)
     atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(
-        f"Kendall tau ± std (Spearman rho) on {test_size} held-out {space} cells ({config['dataset']} validation "
-        f"accuracy), {runs} runs each\n\n" + table))
+        f"Kendall tau ± std (Spearman rho, runs) on {test_size} held-out {space} cells ({config['dataset']} "
+        f"validation accuracy); {runs} runs requested per cell\n\n" + table))
     log(table)
     return results
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import multiprocessing as mp
+import os
 import sys
 import time
 
@@ -243,6 +244,8 @@ def run_grid(args, module) -> list[dict]:
                 _worker_job(job)
                 bar.update()
         else:
+            # One thread per worker for BLAS too: spawned workers read these when numpy loads.
+            os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
             with mp.get_context("spawn").Pool(args.workers, initializer=_worker_init,
                                                  initargs=(args.space, args.table)) as pool:
                 for _ in pool.imap_unordered(_worker_job, payload):

@@ -92,6 +92,9 @@ def test_nb101_codec_round_trips_isomorphic_graphs_and_rejects_invalid():
     swapped = many_adj[row][np.ix_(order, order)][None]
     assert not np.array_equal(swapped[0], many_adj[row])
     assert cells.keys(many_types[row:row + 1, order], swapped, many_n[row:row + 1])[0] == row
+    restricted = NB101Cells(cells.table, allowed=np.isin(np.arange(len(cells.table)), keys[:2]))
+    assert list(restricted.keys(types, adj, n_nodes)) == [0, 5, -1, -1]
+    assert list(restricted.all_keys()) == [0, 5]
     disconnected = adj.copy()
     disconnected[:, 0] = 0  # no edge leaves the input
     assert np.all(cells.keys(types, disconnected, n_nodes) == -1)
