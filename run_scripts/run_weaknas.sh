@@ -2,8 +2,8 @@
 # WeakNAS experiments on NAS-Bench-201 (all three datasets, 100 seeds each), then its figures.
 #   bash run_scripts/run_weaknas.sh [STAGE ...]      stages: p150 q2o seed1000 figures (default: all, in order)
 # Environment:
-#   PREDICTOR  predictor flags for weaknas / weaknas_ei (default: the paper's 4 x 1000 MLP, 100 Adam steps at
-#              lr 1e-3; the reported grids used PREDICTOR="--hidden 128 128 128 128 --train-steps 50 --lr 0.01")
+#   PREDICTOR  extra predictor flags for weaknas / weaknas_ei (default: 4 x 128 MLP, 50 full-batch Adam steps at
+#              lr 0.01, as in the reported grids; the paper's: PREDICTOR="--hidden 1000 1000 1000 1000 --train-steps 100 --lr 1e-3")
 #   SEEDS      seeds per dataset (default 100); WORKERS parallel processes (default 2)
 # Every stage is resumable: finished seeds are skipped. Logs under saved_logs/, figures under figures/weaknas/.
 #   p150      P150 (150 queries, seed-mean validation) for weaknas, weaknas_ei and the evolution baseline
