@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, from a fresh clone, in a few minutes on a 2-core CPU:
-# installs, then runs every search method in the project on NAS-Bench-201 (cifar10, cifar100,
-# ImageNet16-120; 150 queries; 10 seeds -- use run_nb201.sh for the full 100), pretraining models
-# first where a method needs one, then prints the summary table and writes the plots to figures/.
+# The main job on the embedded default, from a fresh clone, on a 2-core CPU (roughly 15 minutes, about
+# half of it the one-off pretraining of the arch2vec, GMAE and AG-Net models; a rerun reuses them and
+# skips finished runs): installs, then runs every search method in the project on NAS-Bench-201
+# (cifar10, cifar100, ImageNet16-120; 150 queries; 5 seeds -- use run_nb201.sh for the full 100),
+# then prints the summary table and writes the plots to figures/.
 #   bash run_scripts/quickstart.sh [--seeds N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-seeds=10
+seeds=5
 if [ "${1:-}" = "--seeds" ]; then seeds=$2; fi
 bash run_scripts/setup.sh
 source .venv/bin/activate
