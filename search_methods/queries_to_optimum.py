@@ -13,7 +13,6 @@ Every flag of :mod:`search_methods.run` and of the method applies.
 """
 from __future__ import annotations
 
-import multiprocessing as mp
 import random
 import sys
 import time
@@ -24,7 +23,8 @@ from tqdm import tqdm
 from preprocessing.errors import InputError, cli_entry
 from search_methods import results
 from search_methods.oracle import BudgetExhausted, Oracle
-from search_methods.run import load_method, parse_args, parse_seeds, pending_jobs, run_config
+from search_methods.run import (dispatch, load_method, load_search_setup, parse_args, parse_seeds, pending_jobs,
+                                run_config)
 
 DEFAULT_QUERIES = 1000
 
@@ -86,12 +86,9 @@ _STATE: dict = {}
 def _init(table) -> None:
     import torch
 
-    from preprocessing.nasbench201 import NB201Space
-    from preprocessing.nb201_table import load_benchmark
-
     torch.set_num_threads(1)
-    bench = load_benchmark(table)
-    _STATE.update(bench=bench, space=NB201Space(allowed=bench.extra.get("measured")))
+    bench, space = load_search_setup("nb201", table)
+    _STATE.update(bench=bench, space=space)
 
 
 def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
@@ -138,10 +135,7 @@ def parse(argv=None):
 @cli_entry
 def main(argv=None) -> None:
     args, module = parse(argv)
-    from preprocessing.nasbench201 import NB201Space
-    from preprocessing.nb201_table import load_benchmark
-
-    bench = load_benchmark(args.table)
+    bench, space = load_search_setup("nb201", args.table)
     if args.datasets is None:
         args.datasets = list(bench.datasets)
     for dataset in args.datasets:
@@ -149,19 +143,10 @@ def main(argv=None) -> None:
     seeds = parse_seeds(args.seeds)
     jobs = pending_jobs(args, args.datasets, seeds)
     if jobs:
-        space = NB201Space(allowed=bench.extra.get("measured"))
         context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
         payload = [(args, context, d, s) for d, s in jobs]
         bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
-        if args.workers == 1:
-            _init(args.table)
-            for job in payload:
-                _job(job)
-                bar.update()
-        else:
-            with mp.get_context("spawn").Pool(args.workers, initializer=_init, initargs=(args.table,)) as pool:
-                for _ in pool.imap_unordered(_job, payload):
-                    bar.update()
+        dispatch(args.workers, payload, _job, _init, (args.table,), bar)
         bar.close()
     if not args.quiet:
         for dataset in args.datasets:

@@ -214,6 +214,23 @@ def _worker_job(job):
     return log["final"]["best_test"]
 
 
+def dispatch(workers: int, payload: list, job, initializer, initargs: tuple, bar) -> None:
+    """Run ``job(item)`` for every item: in-process after ``initializer(*initargs)`` when ``workers`` is 1,
+    else in a spawn pool whose processes each run the initializer; one thread per process either way,
+    so both give the same float sums and results."""
+    if workers == 1:
+        initializer(*initargs)
+        for item in payload:
+            job(item)
+            bar.update()
+        return
+    # Spawned workers read these when numpy loads: one BLAS thread each.
+    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
+    with mp.get_context("spawn").Pool(workers, initializer=initializer, initargs=initargs) as pool:
+        for _ in pool.imap_unordered(job, payload):
+            bar.update()
+
+
 def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
     config = run_config(args)
     jobs = []
@@ -239,19 +256,7 @@ def run_grid(args, module) -> list[dict]:
         context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
         bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
         payload = [(args, context, dataset, seed) for dataset, seed in jobs]
-        if args.workers == 1:
-            if "torch" in sys.modules:  # the same float sums as in a 1-thread worker: same results either way
-                sys.modules["torch"].set_num_threads(1)
-            for job in payload:
-                _worker_job(job)
-                bar.update()
-        else:
-            # One thread per worker for BLAS too: spawned workers read these when numpy loads.
-            os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
-            with mp.get_context("spawn").Pool(args.workers, initializer=_worker_init,
-                                                 initargs=(args.space, args.table)) as pool:
-                for _ in pool.imap_unordered(_worker_job, payload):
-                    bar.update()
+        dispatch(args.workers, payload, _worker_job, _worker_init, (args.space, args.table), bar)
         bar.close()
     logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, d, args.method, s))
             for d in args.datasets for s in seeds]
