@@ -231,13 +231,24 @@ def dispatch(workers: int, payload: list, job, initializer, initargs: tuple, bar
             bar.update()
 
 
+def same_run(logged: dict | None, config: dict, defaults: dict) -> bool:
+    """Whether a log's config is this run's: a key the log lacks counts as the flag's default, so adding a
+    flag whose default keeps the old behaviour does not re-run old logs (a changed default still does)."""
+    if logged is None:
+        return False
+    missing = object()
+    return all(logged.get(key, defaults.get(key, missing)) == value for key, value in config.items()) \
+        and set(logged) <= set(config)
+
+
 def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
     config = run_config(args)
+    defaults = vars(build_parser(load_method(args.method)).parse_args(["--method", args.method]))
     jobs = []
     for dataset in datasets:
         for seed in seeds:
             path = results.log_path(args.out, args.protocol, args.space, dataset, args.method, seed)
-            if path.exists() and not args.overwrite and results.read_log(path).get("config") == config:
+            if path.exists() and not args.overwrite and same_run(results.read_log(path).get("config"), config, defaults):
                 continue
             jobs.append((dataset, seed))
     return jobs

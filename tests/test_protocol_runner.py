@@ -46,6 +46,21 @@ def test_same_seed_same_result_and_resume_skips_finished(tmp_path):
     assert path.stat().st_mtime_ns == stamp
 
 
+def test_resume_treats_a_flag_missing_from_old_logs_as_its_default(tmp_path):
+    grid(tmp_path, "evolution", "--datasets", "cifar10")
+    path = results.log_path(tmp_path, "q40", "nb201", "cifar10", "evolution", 0)
+    log = json.loads(path.read_text())
+    del log["config"]["space"]  # a log written before --space existed
+    path.write_text(json.dumps(log))
+    stamp = path.stat().st_mtime_ns
+    grid(tmp_path, "evolution", "--datasets", "cifar10")
+    assert path.stat().st_mtime_ns == stamp
+    log["config"]["population"] = -1  # a config that differs from this run's re-runs
+    path.write_text(json.dumps(log))
+    grid(tmp_path, "evolution", "--datasets", "cifar10")
+    assert json.loads(path.read_text())["config"]["space"] == "nb201"
+
+
 def test_evolution_beats_random_on_average(tmp_path):
     args = ["--datasets", "cifar100", "--seeds", "20", "--queries", "100"]
     rnd = grid(tmp_path, "random", *args)
