@@ -3,8 +3,8 @@
 Interface for search code::
 
     from darts.proxy_evaluator import ProxyConfig, ProxyEvaluator
-    evaluator = ProxyEvaluator(ProxyConfig(dataset="fashion_mnist", epochs=3), cache_path="data/cache/proxy.json")
-    results = evaluator.evaluate([genotype_a, genotype_b])   # -> [(valid_acc_percent, train_seconds), ...]
+    with ProxyEvaluator(ProxyConfig(dataset="fashion_mnist", epochs=3), cache_path="data/cache/proxy.json") as evaluator:
+        results = evaluator.evaluate([genotype_a, genotype_b])   # -> [(valid_acc_percent, train_seconds), ...]
 
 Defaults (Fashion-MNIST area-downsampled to 14x14, 3 cells of 8 channels, 2 epochs on 2,000
 images, 1,000 validation images) cost 7-11 CPU-seconds per genotype (measured on one core).
@@ -132,6 +132,7 @@ class ProxyEvaluator:
         self.progress = progress
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.results: dict[str, list[float]] = {}
+        self._pool = None
         if self.cache_path is not None and self.cache_path.exists():
             self._load_cache()
 
@@ -167,12 +168,31 @@ class ProxyEvaluator:
                 finally:
                     torch.set_num_threads(threads)
             else:
-                context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
-                with context.Pool(min(self.workers, len(jobs)), initializer=_init_worker) as pool:
-                    for result in pool.imap_unordered(_train_job, jobs):
-                        self._record(result, bar)
+                for result in self._worker_pool().imap_unordered(_train_job, jobs):
+                    self._record(result, bar)
             bar.close()
         return [tuple(self.results[k]) for k in keys]
+
+    def _worker_pool(self):
+        # one pool for the evaluator's lifetime: a search asks for many small batches, and each spawned
+        # worker pays the torch import and the dataset load once
+        if self._pool is None:
+            context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
+            self._pool = context.Pool(self.workers, initializer=_init_worker)
+        return self._pool
+
+    def close(self) -> None:
+        """Let the worker processes finish and exit (also on ``with`` exit)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool.join()
+            self._pool = None
+
+    def __enter__(self) -> "ProxyEvaluator":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
     def _record(self, result: tuple[str, float, float], bar) -> None:
         key, accuracy, seconds = result

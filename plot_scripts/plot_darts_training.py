@@ -49,11 +49,14 @@ def read_training_log(path) -> list[dict]:
 def plot_training(runs: dict[str, list[dict]], out) -> None:
     """Three panels (accuracy, loss, lr vs epoch) for every run; saved atomically as PNG."""
     fig, (acc_ax, loss_ax, lr_ax) = plt.subplots(1, 3, figsize=(15, 4.2))
+    fig.suptitle("DARTS network training: " + ", ".join(runs))
     for label, records in runs.items():
         epochs = [r["epoch"] for r in records]
         for ax, key, style in ((acc_ax, "train_acc", "--"), (acc_ax, "valid_acc", "-"),
                                (loss_ax, "train_loss", "--"), (loss_ax, "valid_loss", "-")):
-            ax.plot(epochs, [r[key] for r in records], style, label=f"{label} {key.split('_')[0]}")
+            # darts.train evaluates on the dataset's test split after every epoch (logged as "valid")
+            split = "train" if key.startswith("train") else "test split"
+            ax.plot(epochs, [r[key] for r in records], style, label=f"{label} {split}")
         lr_ax.plot(epochs, [r["lr"] for r in records], label=label)
     for ax, ylabel in ((acc_ax, "accuracy (%)"), (loss_ax, "cross-entropy loss"), (lr_ax, "learning rate")):
         ax.set_xlabel("epoch")

@@ -5,16 +5,16 @@
 #   2. random search with the same budget, for comparison;
 #   3. the winner trained briefly on Fashion-MNIST (test accuracy on the official 10k test images);
 #   4. the winner's normal and reduce cells drawn with graphviz; a summary JSON.
-#   bash run_scripts/run_darts_demo.sh [QUERIES]     (default 12)
+#   bash run_scripts/run_darts_demo.sh [QUERIES]     (default 24)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -x .venv/bin/python ] && source .venv/bin/activate
-queries=${1:-12}
+queries=${1:-24}
 out=saved_logs/darts_proxy/darts/fashion_mnist
 python -m search_methods.darts_search --method arch2vec_bo --queries "$queries"
 python -m search_methods.darts_search --method random --queries "$queries"
 genotype=$(python -c "import json; print(json.load(open('$out/arch2vec_bo/seed_0.json'))['final']['best_arch'])")
-python -m darts.train --genotype "$genotype" --dataset fashion_mnist --epochs 3 --init-channels 12 --layers 5 \
+python -m darts.train --genotype "$genotype" --dataset fashion_mnist --epochs 5 --init-channels 12 --layers 5 \
   --batch-size 96 --train-limit 8000 --threads 2 --save saved_logs/darts_demo/winner --no-progress
 python -m darts.visualize --genotype "$genotype" --name arch2vec_bo_winner --out figures/darts
 python -m plot_scripts.plot_darts_training saved_logs/darts_demo/winner --out figures/darts/winner_training.png

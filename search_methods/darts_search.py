@@ -149,20 +149,20 @@ def run(args) -> dict:
                          valid_size=args.proxy_valid_size, channels=args.proxy_channels, layers=args.proxy_layers,
                          image_size=args.proxy_image_size or None,
                          seed=args.seed)
-    evaluator = ProxyEvaluator(config, cache_path=args.cache, workers=args.workers)
-    oracle = ProxyOracle(evaluator, pool, max_queries=args.queries)
     start = time.perf_counter()
-    try:
-        if args.method == "random":
-            oracle.query_many(rng.permutation(pool.keys()))
-        else:
-            inputs = torch.as_tensor(standardize(darts_embeddings(pool.genotypes, Path(args.pretrained),
-                                                                  args.pretrain_cells, args.pretrain_epochs)))
-            hidden = parse_hidden(args.dngo_hidden)
-            surrogate = make_surrogate(args, lambda: (tanh_mlp(inputs.shape[1], hidden), hidden[-1]))
-            bo_search(pool, oracle, rng, args, inputs, surrogate)
-    except BudgetExhausted:
-        pass
+    with ProxyEvaluator(config, cache_path=args.cache, workers=args.workers) as evaluator:
+        oracle = ProxyOracle(evaluator, pool, max_queries=args.queries)
+        try:
+            if args.method == "random":
+                oracle.query_many(rng.permutation(pool.keys()))
+            else:
+                inputs = torch.as_tensor(standardize(darts_embeddings(pool.genotypes, Path(args.pretrained),
+                                                                      args.pretrain_cells, args.pretrain_epochs)))
+                hidden = parse_hidden(args.dngo_hidden)
+                surrogate = make_surrogate(args, lambda: (tanh_mlp(inputs.shape[1], hidden), hidden[-1]))
+                bo_search(pool, oracle, rng, args, inputs, surrogate)
+        except BudgetExhausted:
+            pass
     log = results.build_log(method=args.method, space="darts", dataset=config.dataset, seed=args.seed,
                             protocol=args.protocol, signal="proxy", budget={"queries": args.queries, "sim_time_s": None},
                             config={k: v for k, v in sorted(vars(args).items()) if k != "out"}, oracle=oracle,

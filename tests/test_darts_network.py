@@ -347,7 +347,13 @@ def test_proxy_evaluator_trains_caches_and_is_deterministic(tmp_path, monkeypatc
     assert ProxyEvaluator(PROXY, cache_path=cache, workers=1, progress=False).evaluate([g2, g1]) == [results[1], results[0]]
     monkeypatch.undo()
     # the same config in spawned workers gives the same accuracies
-    parallel = ProxyEvaluator(PROXY, workers=2, progress=False).evaluate([g1, g2])
+    with ProxyEvaluator(PROXY, workers=2, progress=False) as evaluator:
+        parallel = evaluator.evaluate([g1, g2])
+        pool = evaluator._pool
+        evaluator.results.clear()
+        assert [a for a, _ in evaluator.evaluate([g2, g1])] == [a for a, _ in parallel[::-1]]
+        assert evaluator._pool is pool  # one pool serves every batch
+    assert evaluator._pool is None
     assert [a for a, _ in parallel] == [a for a, _ in results[:2]]
 
 
