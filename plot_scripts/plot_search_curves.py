@@ -41,7 +41,10 @@ def curves_by_time(logs: list[dict], grid: np.ndarray) -> np.ndarray:
 
 
 def _band(ax, x, curves, label):
-    mean, std = np.nanmean(curves, axis=0), np.nanstd(curves, axis=0)
+    # points before every run's first result stay NaN (drawn as a gap) instead of warning about empty slices
+    seen = ~np.isnan(curves).all(axis=0)
+    mean, std = np.full(len(x), np.nan), np.full(len(x), np.nan)
+    mean[seen], std[seen] = np.nanmean(curves[:, seen], axis=0), np.nanstd(curves[:, seen], axis=0)
     line, = ax.plot(x, mean, label=label)
     ax.fill_between(x, mean - std, mean + std, color=line.get_color(), alpha=0.18, linewidth=0)
 
