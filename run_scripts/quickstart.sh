@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The main job on the embedded default, from a fresh clone, on a 2-core CPU (roughly 15 minutes, about
-# half of it the one-off pretraining of the arch2vec, GMAE and AG-Net models; a rerun reuses them and
+# The main job on the embedded default, from a fresh clone, on a 2-core CPU (10.5 minutes measured, install
+# and the one-off pretraining of the arch2vec, GMAE and AG-Net models included; a rerun reuses them and
 # skips finished runs): installs, then runs every search method in the project on NAS-Bench-201
 # (cifar10, cifar100, ImageNet16-120; 150 queries; 5 seeds -- use run_nb201.sh for the full 100),
 # then prints the summary table and writes the plots to figures/.
