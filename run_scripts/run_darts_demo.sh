@@ -13,17 +13,19 @@ queries=${1:-24}
 out=saved_logs/darts_proxy/darts/fashion_mnist
 python -m search_methods.darts_search --method arch2vec_bo --queries "$queries"
 python -m search_methods.darts_search --method random --queries "$queries"
-genotype=$(python -c "import json; print(json.load(open('$out/arch2vec_bo/seed_0.json'))['final']['best_arch'])")
+genotype=$(python -c "from search_methods.results import read_log; print(read_log('$out/arch2vec_bo/seed_0.json')['final']['best_arch'])")
 python -m darts.train --genotype "$genotype" --dataset fashion_mnist --epochs 5 --init-channels 12 --layers 5 \
   --batch-size 96 --train-limit 8000 --threads 2 --save saved_logs/darts_demo/winner --no-progress
 python -m darts.visualize --genotype "$genotype" --name arch2vec_bo_winner --out figures/darts
 python -m plot_scripts.plot_darts_training saved_logs/darts_demo/winner --out figures/darts/winner_training.png
 python - <<PY
 import json
+from plot_scripts.plot_darts_training import read_training_log
 from preprocessing.io_utils import atomic_write_json
-bo = json.load(open("$out/arch2vec_bo/seed_0.json"))
-rnd = json.load(open("$out/random/seed_0.json"))
-epochs = [json.loads(line) for line in open("saved_logs/darts_demo/winner/log.jsonl")]
+from search_methods.results import read_log
+bo = read_log("$out/arch2vec_bo/seed_0.json")
+rnd = read_log("$out/random/seed_0.json")
+epochs = read_training_log("saved_logs/darts_demo/winner")
 summary = {
     "queries": bo["n_queries"],
     "arch2vec_bo_best_proxy_valid": bo["final"]["best_valid"],
