@@ -194,13 +194,21 @@ def queries_to_optimum(log: dict) -> int | None:
     return None
 
 
+def run_length(log: dict) -> int:
+    """How far a run would have looked for the optimum: a queries-to-optimum run (which stops when it finds
+    it) its query budget, an ordinary run its trajectory's length."""
+    if "queries_to_optimum" in log and log["budget"].get("queries"):
+        return int(log["budget"]["queries"])
+    return len(log["trajectory"])
+
+
 def q2o_cell(logs: list[dict]) -> dict:
-    """found / runs, the shortest run length (every run looked at least this far), mean ± std and median
+    """found / runs, the shortest :func:`run_length` (every run looked at least this far), mean ± std and median
     over the runs that found it, the median with not-found runs counted as later than any found one
     (finite when more than half found it), and the mean with not-found runs counted at their length
     (a lower bound whenever a run did not find it)."""
     found = [queries_to_optimum(log) for log in logs]
-    lengths = [len(log["trajectory"]) for log in logs]
+    lengths = [run_length(log) for log in logs]
     hits = np.array([f for f in found if f is not None], dtype=float)
     censored = np.array([f if f is not None else np.inf for f in found], dtype=float)
     median_all = float(np.median(censored)) if len(hits) * 2 > len(found) else float("inf")

@@ -132,9 +132,9 @@ def q2o_table(rows: list[dict]) -> str:
             continue
         datasets = _datasets(sub)
         lines.append(f"Protocol `{protocol}` ({space}), queries to the optimum (the table's best cell by seed-mean "
-                     f"validation): found / runs within the first w queries (w = the shortest run), mean ± std "
+                     f"validation): found / runs within the first w queries (w = the smallest budget), mean ± std "
                      f"over the runs that found it, median over all runs (not found = later; ∞ when half or more "
-                     f"did not find it)\n")
+                     f"did not find it: '> w')\n")
         lines.append("| method | " + " | ".join(datasets) + " |")
         lines.append("|---|" + "---|" * len(datasets))
         for method in _methods(sub):
@@ -144,9 +144,14 @@ def q2o_table(rows: list[dict]) -> str:
                 if r is None:
                     cells.append("–")
                     continue
-                c = stats.q2o_cell(r["logs"])
+                try:
+                    c = stats.q2o_cell(r["logs"])
+                except InputError as exc:  # the table the run searched is not on this machine
+                    cells.append(f"– ({exc})")
+                    continue
                 mean = f"{c['mean']:.0f} ± {c['std']:.0f}" if c["found"] else "–"
-                cells.append(f"{c['found']}/{c['runs']} within {c['within']}: {mean}, median {c['median_all']:.0f}")
+                median = f"{c['median_all']:.0f}" if np.isfinite(c["median_all"]) else f"> {c['within']}"
+                cells.append(f"{c['found']}/{c['runs']} within {c['within']}: {mean}, median {median}")
             lines.append(f"| {method} | " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
