@@ -28,6 +28,7 @@ from tqdm import tqdm
 
 from models.arch2vec_spaces import get_space
 from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, PAPER_CONFIG, GMAEEncoder, mask_nodes, pretrain_loss
+from models.device import add_device_argument, move, resolve_device
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
 
@@ -85,11 +86,13 @@ def _rows(graphs, rows):
 def masked_accuracy(model: GMAE, graphs, ratio: float, objective: str, seed: int, chunk: int = 4096) -> dict:
     """Loss and masked-op accuracy on ``graphs`` with a fixed seeded mask (eval mode)."""
     model.eval()
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     loss = accuracy = 0.0
     for start in range(0, len(graphs), chunk):
         adj, ops, mask = _rows(graphs, slice(start, start + chunk))
-        masked = mask_nodes(ops, ratio, generator, mask)
+        masked = mask_nodes(ops, ratio, generator, mask)  # drawn on the CPU: the same masks on every device
+        adj, ops, mask, masked = move((adj, ops, mask, masked), device)
         batch_loss, batch_accuracy = pretrain_loss(model, adj, ops, mask, masked, objective)
         weight = len(adj) / len(graphs)
         loss += float(batch_loss) * weight
@@ -130,8 +133,9 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
              heads: int = 4, encoder: str = "gat", decoder: str = "linear", objective: str = "ce",
              mask_ratio: float | None = None, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
              seed: int = 0, limit: int | None = None, out=None, resume: bool = False, fresh: bool = False,
-             threads: int | None = 1, progress: bool = True, log=print) -> Path:
-    """Pretrain (or resume, or find finished) and return the checkpoint path."""
+             threads: int | None = 1, progress: bool = True, log=print, device: str = "cpu") -> Path:
+    """Pretrain (or resume, or find finished) and return the checkpoint path; ``device``: cpu | cuda | auto."""
+    device = resolve_device(device)
     args = dict(epochs=epochs, layers=layers, dim=dim, heads=heads, encoder=encoder, decoder=decoder,
                 objective=objective, mask_ratio=mask_ratio, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                 seed=seed, limit=limit)
@@ -146,13 +150,13 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
     if threads:
         torch.set_num_threads(threads)
     try:
-        _train(adapter, args, path, checkpoint, progress, log)
+        _train(adapter, args, path, checkpoint, progress, log, device)
     finally:
         torch.set_num_threads(previous_threads)
     return path
 
 
-def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: bool, log) -> None:
+def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: bool, log, device) -> None:
     graphs = space.cells(args["limit"], args["seed"])
     config = _config(space, args, len(graphs))
     if checkpoint is not None:
@@ -165,7 +169,7 @@ def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: boo
                 f"{checkpoint['metrics']['masked_op_accuracy']:.3f}; nothing to do")
             return
     torch.manual_seed(config["seed"])
-    model = build_model(config)
+    model = build_model(config).to(device)
     order = torch.randperm(len(graphs), generator=torch.Generator().manual_seed(config["seed"]))
     n_held = max(1, round(HELD_OUT_FRACTION * len(graphs)))
     held_out, train = graphs.subset(order[:n_held]), graphs.subset(order[n_held:])
@@ -183,7 +187,7 @@ def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: boo
         log(f"resuming {path} after epoch {start_epoch} of {config['epochs']}")
     log(f"GMAE pretraining on {space.name}: {len(train)} training / {len(held_out)} held-out cells, "
         f"{config['epochs']} epochs, {config['layers']} layers d={config['dim']}, mask {config['mask_ratio']}, "
-        f"{config['encoder']}/{config['decoder']}/{config['objective']}, {torch.get_num_threads()} thread(s) -> {path}")
+        f"{config['encoder']}/{config['decoder']}/{config['objective']}, on {device}, {torch.get_num_threads()} thread(s) -> {path}")
     for epoch in range(start_epoch, config["epochs"]):
         started = time.perf_counter()
         model.train()
@@ -192,7 +196,8 @@ def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: boo
                    leave=False)
         for rows in _batches(len(train), config["batch_size"], generator):
             adj, ops, mask = _rows(train, rows)
-            masked = mask_nodes(ops, config["mask_ratio"], generator, mask)
+            masked = mask_nodes(ops, config["mask_ratio"], generator, mask)  # CPU stream on every device
+            adj, ops, mask, masked = move((adj, ops, mask, masked), device)
             loss, _ = pretrain_loss(model, adj, ops, mask, masked, config["objective"])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -209,7 +214,7 @@ def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: boo
                  "optimizer": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": generator.get_state(), "history": history}
         if epoch + 1 == config["epochs"]:
-            state["metrics"] = {**held, "train_time_s": sum(h["seconds"] for h in history)}
+            state["metrics"] = {**held, "train_time_s": sum(h["seconds"] for h in history), "device": str(device)}
         atomic_torch_save(path, state)
         log(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, held-out loss {held['loss']:.4f}, "
             f"masked-op accuracy {held['masked_op_accuracy']:.3f} ({history[-1]['seconds']:.1f} s)")
@@ -255,6 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_argument(parser)
     return parser
 
 
@@ -267,7 +273,7 @@ def main(argv=None) -> None:
              encoder=args.encoder, decoder=args.decoder, objective=args.objective, mask_ratio=args.mask_ratio,
              batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
              limit=args.limit, out=args.out, resume=args.resume, fresh=args.fresh, threads=args.threads,
-             progress=not args.quiet)
+             progress=not args.quiet, device=args.device)
 
 
 if __name__ == "__main__":

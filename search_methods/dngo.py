@@ -88,7 +88,7 @@ def make_surrogate(args, body_factory) -> DNGO:
         return BasisRegressor(body, n_basis)
 
     return DNGO(make_network, epochs=args.dngo_epochs, batch_size=args.dngo_batch or None, lr=args.dngo_lr,
-                optimize_hypers=not args.fixed_hypers)
+                optimize_hypers=not args.fixed_hypers, device=getattr(args, "device", "cpu"))
 
 
 def bo_search(space, oracle, rng, args, inputs: torch.Tensor, surrogate: DNGO) -> None:
