@@ -1,8 +1,8 @@
 """Statistics of the result logs that every summary and figure shares.
 
 * **Which runs belong together** (:func:`group_name`): logs are pooled by method *and* configuration.
-  A log that carries the runner's config identity (``identity``: digest + label, written by
-  :mod:`search_methods.results`) is grouped by it; an older log without one is grouped by its
+  A log that carries the runner's config identity (``identity_digest`` and its human name
+  ``config_label``, written by :mod:`search_methods.results`) is grouped by it; an older log without one is grouped by its
   ``config``. When one method has logs of several configurations, each group's name carries the
   settings that tell them apart (``evolution [population=30,tournament=10]``), so two configurations
   are never averaged under one name.
@@ -34,11 +34,9 @@ BUDGETS = (30, 50, 100, 150)
 
 # ---- grouping -------------------------------------------------------------------------------------
 def _logged_identity(log: dict) -> tuple[str, str] | None:
-    """(digest, label) of the config identity the runner wrote, if the log has one."""
-    identity = log.get("identity")
-    if isinstance(identity, dict) and identity.get("digest"):
-        return str(identity["digest"]), str(identity.get("label") or "")
-    return None
+    """(identity_digest, config_label) the runner wrote (search_methods.results), if the log has them."""
+    digest = log.get("identity_digest")
+    return (str(digest), str(log.get("config_label") or "")) if digest else None
 
 
 def _config_digest(config: dict) -> str:

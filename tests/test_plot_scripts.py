@@ -59,6 +59,7 @@ def test_beats_only_where_the_intervals_separate():
 
 
 def _log(method, config, seed=0, trajectory=None, identity=None, dataset="cifar10"):
+    """A minimal log; ``identity`` = (identity_digest, config_label) as the runner writes them."""
     trajectory = trajectory or [{"query": 1, "arch": "a", "valid": 1.0, "best_valid": 1.0, "best_test": 2.0,
                                  "best_arch": "a", "sim_time_s": 1.0}]
     log = {"method": method, "config": config, "seed": seed, "protocol": "q1", "space": "nb201",
@@ -66,7 +67,7 @@ def _log(method, config, seed=0, trajectory=None, identity=None, dataset="cifar1
            "final": {k: trajectory[-1][k] for k in ("best_arch", "best_valid", "best_test")},
            "budget": {"queries": len(trajectory), "sim_time_s": None}}
     if identity:
-        log["identity"] = identity
+        log["identity_digest"], log["config_label"] = identity
     return log
 
 
@@ -79,9 +80,10 @@ def test_two_configurations_of_one_method_are_never_pooled():
 
 
 def test_logged_identity_groups_runs_by_its_label():
-    logs = [_log("evolution", {}, s, identity={"digest": "d1", "label": "paper"}) for s in range(2)] + \
-           [_log("evolution", {}, 5, identity={"digest": "d2", "label": ""})]
-    assert sorted(stats.group_name(logs)) == ["evolution", "evolution [paper]", "evolution [paper]"]
+    logs = [_log("evolution", {}, s, identity=("d1", "population=30")) for s in range(2)] + \
+           [_log("evolution", {}, 5, identity=("d2", "")), _log("evolution", {}, 6, identity=("d3", "population=30"))]
+    assert stats.group_name(logs) == ["evolution [population=30 d1]", "evolution [population=30 d1]", "evolution",
+                                      "evolution [population=30 d3]"]  # one label, two identities: kept apart
 
 
 def test_budget_cells_read_the_trajectory_prefix():
