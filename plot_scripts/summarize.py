@@ -133,8 +133,8 @@ def q2o_table(rows: list[dict]) -> str:
         datasets = _datasets(sub)
         lines.append(f"Protocol `{protocol}` ({space}), queries to the optimum (the table's best cell by seed-mean "
                      f"validation): found / runs within the first w queries (w = the smallest budget), mean ± std "
-                     f"over the runs that found it, median over all runs (not found = later; ∞ when half or more "
-                     f"did not find it: '> w')\n")
+                     f"over the runs that found it, median over all runs (not found = later; '> w' when half or more "
+                     f"did not find it)\n")
         lines.append("| method | " + " | ".join(datasets) + " |")
         lines.append("|---|" + "---|" * len(datasets))
         for method in _methods(sub):
