@@ -125,3 +125,13 @@ def test_search_curves_name_their_selection_and_refuse_an_unnamed_subset(logs, t
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().startswith("error:") and "--name" in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_queries_to_optimum_figure_for_every_method_of_an_ordinary_grid(logs, tmp_path):
+    from plot_scripts.queries_to_optimum import main
+
+    main(["--root", str(logs), "--protocol", "q60", "--random-seeds", "2", "--prefix-table", "0", "--out", str(tmp_path)])
+    assert (tmp_path / "queries_to_optimum.png").read_bytes()[:4] == b"\x89PNG"
+    table = (tmp_path / "queries_to_optimum.md").read_text()
+    assert table.index("| random | cifar10 | 2 / 2 within 15625") < table.index("| evolution | cifar10 | ")
+    assert "/ 4 within 60" in table  # the grid's 4 evolution runs, each looked 60 queries far
