@@ -92,3 +92,15 @@ def test_runner_records_the_device_and_cpu_by_flag_equals_the_default(tmp_path):
     (by_flag,) = run.run_grid(args, module)
     assert default["config"]["device"] == by_flag["config"]["device"] == "cpu"
     assert [t["arch"] for t in default["trajectory"]] == [t["arch"] for t in by_flag["trajectory"]]
+
+
+def test_bench_device_says_so_without_cuda_and_checks_the_tolerance(no_cuda, capsys):
+    from benchmarks.bench_device import compare, main
+
+    main([])
+    assert capsys.readouterr().out.strip().count("\n") == 0  # one line, exit status 0
+    runs = {"cpu": {"accuracy": 0.50, "loss (relative)": 2.0}, "cuda": {"accuracy": 0.51, "loss (relative)": 2.02}}
+    assert compare("model", lambda device, epochs, folder: runs[device], 1, Path("."), 0.02)
+    assert not compare("model", lambda device, epochs, folder: runs[device], 1, Path("."), 0.005)
+    out = capsys.readouterr().out
+    assert "within 0.02" in out and "OUTSIDE 0.005" in out and "x" in out.splitlines()[0].split("=")[-1]
