@@ -152,7 +152,7 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
     generator.cpu()
     quality = sample_quality(sample_keys(generator, cells, samples, config["seed"] + 1), keys)
     quality.update(epochs=config["epochs"], final_loss=losses[-1], first_loss=losses[0],
-                   train_cells=int(len(keys)), train_time_s=time.perf_counter() - started, device=str(device))
+                   train_cells=int(len(keys)), train_time_s=time.perf_counter() - started)
     atomic_torch_save(folder / "generator.pt", {"config": config, "state": generator.state_dict(),
                                                 "losses": losses, "train_keys": torch.from_numpy(keys)})
     atomic_write_json(folder / "quality.json", quality, indent=1)

@@ -214,7 +214,7 @@ def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: boo
                  "optimizer": optimiser.state_dict(), "scheduler": scheduler.state_dict(),
                  "rng": generator.get_state(), "history": history}
         if epoch + 1 == config["epochs"]:
-            state["metrics"] = {**held, "train_time_s": sum(h["seconds"] for h in history), "device": str(device)}
+            state["metrics"] = {**held, "train_time_s": sum(h["seconds"] for h in history)}
         atomic_torch_save(path, state)
         log(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, held-out loss {held['loss']:.4f}, "
             f"masked-op accuracy {held['masked_op_accuracy']:.3f} ({history[-1]['seconds']:.1f} s)")

@@ -114,13 +114,13 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
     known, _ = probe.parse_known_args(argv)
     module = load_method(known.method) if known.method else None
     args = build_parser(module).parse_args(argv)
-    args.device = str(resolve_device(args.device))  # 'auto' -> what it ran on; cuda without CUDA -> one error line
     if args.queries is None and args.time_budget is None:
         args.queries = 150
     if args.queries is not None and args.queries < 1:
         raise InputError("--queries must be at least 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise InputError("--time-budget must be positive")
+    args.device = str(resolve_device(args.device))  # 'auto' -> what it ran on; cuda without CUDA -> one error line
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     if args.protocol is None:
