@@ -52,25 +52,23 @@ class DNGO:
     """Neural basis functions + Bayesian linear regression.
 
     Args:
-        make_network: builds a fresh :class:`BasisRegressor` (called under the fit seed).
+        make_network: builds a fresh :class:`BasisRegressor` (called under the fit seed); the network trains and
+            computes the basis on the device it is built on (the data follow it), the BLR runs in numpy.
         epochs / batch_size / lr: Adam training of the network; ``batch_size=None`` = full batch
             (pybnn: 100 epochs of batches of 10, lr 0.01).
         optimize_hypers: tune the BLR precisions by marginal likelihood (else alpha=1, beta=1000
             on the standardised targets, pybnn's fixed defaults).
         chunk: rows per forward pass in :meth:`predict`.
-        device: where the network trains and computes the basis (built under the fit seed on the CPU
-            first); the Bayesian linear regression runs in numpy.
     """
 
     def __init__(self, make_network: Callable[[], BasisRegressor], epochs: int = 100, batch_size: int | None = None,
-                 lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 4096, device="cpu"):
+                 lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 4096):
         if epochs < 1 or (batch_size is not None and batch_size < 1) or chunk < 1 or lr <= 0:
             raise InputError("DNGO needs epochs, batch_size and chunk >= 1 and a positive lr")
         self.make_network = make_network
         self.epochs, self.batch_size, self.lr = int(epochs), batch_size, float(lr)
         self.optimize_hypers = optimize_hypers
         self.chunk = int(chunk)
-        self.device = torch.device(device)
         self.network: BasisRegressor | None = None
         self.blr: BayesianLinearRegression | None = None
         self._y_mean, self._y_std = 0.0, 1.0
@@ -85,7 +83,7 @@ class DNGO:
         generator = torch.Generator().manual_seed(int(seed))
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(int(seed))
-            self.network = self.make_network().to(self.device)
+            self.network = self.make_network()
         optimiser = torch.optim.Adam(self.network.parameters(), lr=self.lr, fused=True)
         self.network.train()
         batch = len(y) if self.batch_size is None else min(self.batch_size, len(y))
@@ -95,7 +93,7 @@ class DNGO:
             for start in range(0, len(y) - batch + 1, batch):
                 rows = order[start:start + batch]
                 optimiser.zero_grad(set_to_none=True)
-                loss = torch.mean((self.network(move(x[rows], self.device)) - target[rows].to(self.device)) ** 2)
+                loss = torch.mean((self.network(self._on_network(x[rows])) - self._on_network(target[rows])) ** 2)
                 loss.backward()
                 optimiser.step()
         self.blr = BayesianLinearRegression(optimize=self.optimize_hypers).fit(self.basis(x), target.numpy())
@@ -107,8 +105,11 @@ class DNGO:
         if self.network is None:
             raise InputError("DNGO used before fit()")
         self.network.eval()
-        phi = torch.cat([self.network.body(move(x[i:i + self.chunk], self.device)) for i in range(0, len(x), self.chunk)])
+        phi = torch.cat([self.network.body(self._on_network(x[i:i + self.chunk])) for i in range(0, len(x), self.chunk)])
         return np.concatenate([phi.double().cpu().numpy(), np.ones((len(phi), 1))], axis=1)
+
+    def _on_network(self, value):
+        return move(value, next(self.network.parameters()).device)
 
     def predict(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(mean (N,), std (N,)) of the predictive distribution, in the unit of the training targets."""

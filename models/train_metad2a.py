@@ -243,13 +243,13 @@ def check_arguments(args) -> None:
         raise InputError(f"--top-fraction must be in (0, 1], got {args.top_fraction}")
     if args.valid_tasks < 0 or args.kl_weight < 0 or args.lr <= 0:
         raise InputError("--valid-tasks and --kl-weight must be >= 0 and --lr > 0")
+    resolve_device(args.device)  # --device cuda without CUDA: one error line before any work
 
 
 @cli_entry
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
     check_arguments(args)
-    device = resolve_device(args.device)
     progress = not args.no_progress
     start = time.perf_counter()
     torch.set_num_threads(1)
@@ -262,15 +262,17 @@ def main(argv=None) -> dict:
     source = source_images(recipe.source, recipe.data_path, recipe.image_size, True)
     cnn_data = class_subset(source, class_pool, args.feature_images_per_class, args.seed + 7)
     cnn, cnn_accuracy = train_feature_cnn(cnn_data.images, cnn_data.labels, len(class_pool), args.feature_size,
-                                          args.feature_dim, args.feature_epochs, args.seed, progress, device)
+                                          args.feature_dim, args.feature_epochs, args.seed, progress,
+                                          resolve_device(args.device))
     tasks = load_tasks(table, recipe, cnn, args.feature_size)
     train, valid = tasks[:len(tasks) - args.valid_tasks], tasks[len(tasks) - args.valid_tasks:]
     predictor, predictor_metrics, (target_mean, target_std) = train_predictor(train, valid, args.feature_dim,
-                                                                              args, progress, device)
+                                                                              args, progress,
+                                                                              resolve_device(args.device))
     generator_model, generator_metrics = train_generator(train, valid, args.feature_dim, args, progress)
     seconds = time.perf_counter() - start
     metrics = {"feature_cnn_train_acc": cnn_accuracy, **predictor_metrics, **generator_metrics,
-               "meta_train_seconds": seconds, "device": str(device)}
+               "meta_train_seconds": seconds}
     config = {k: getattr(args, k) for k in ("feature_size", "feature_dim", "images_per_class", "predictor_hidden",
                                               "dataset_dim", "generator_hidden", "nz", "seed")}
     checkpoint = {"format": FORMAT, "config": config, "recipe": recipe.settings(), "class_pool": class_pool,
