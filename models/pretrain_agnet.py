@@ -24,7 +24,9 @@ import torch
 from tqdm import tqdm
 
 from models.agnet import CellGenerator
-from models.agnet_cells import NB101Cells, NB201Cells
+from models.agnet_cells import GeneratorCells
+from models.space_graphs import seeded_keys
+from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, atomic_write_json
 
@@ -34,14 +36,9 @@ DEFAULTS = {"epochs": 20, "batch_size": 256, "lr": 1e-3, "seed": 0, "train_fract
 MODEL_KEYS = ("n_types", "max_nodes", "noise_dim", "hidden_dim", "n_layers")
 
 
-def space_cells(space_name: str):
-    if space_name == "nb201":
-        from preprocessing.nasbench201 import NB201Space
-
-        return NB201Cells(NB201Space())
-    if space_name == "nb101":
-        return NB101Cells()
-    raise InputError(f"unknown --space {space_name!r}; AG-Net pretraining supports: nb201, nb101")
+def space_cells(space_name: str) -> GeneratorCells:
+    """AG-Net's view of every cell of a space (pretraining may use them all)."""
+    return GeneratorCells(spaces.full_space(space_name))
 
 
 def build_generator(config: dict) -> CellGenerator:
@@ -64,8 +61,8 @@ def load_generator_file(path: Path | str) -> dict:
     return saved
 
 
-def training_keys(cells, fraction: float, seed: int) -> np.ndarray:
-    keys = cells.all_keys()
+def training_keys(cells, fraction: float, seed: int, limit: int | None = None) -> np.ndarray:
+    keys = seeded_keys(cells.space, limit, seed)
     if fraction >= 1.0:
         return keys
     chosen = np.random.default_rng([seed, 7]).permutation(len(keys))[: max(1, int(round(fraction * len(keys))))]
@@ -100,7 +97,8 @@ def sample_quality(keys: np.ndarray, train_keys: np.ndarray) -> dict:
 def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 10_000, quiet: bool = False,
              **overrides) -> dict:
     """Train (or resume) the generator; write generator.pt and quality.json; return the quality."""
-    config = {**DEFAULTS, **overrides, "space": space_name}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = {**DEFAULTS, **spaces.settings(space_name, "agnet"), **given, "space": space_name}
     if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
         raise InputError("--epochs and --batch-size must be at least 1 and --lr positive")
     if not 0 < config["train_fraction"] <= 1:
@@ -127,7 +125,7 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
         elif not quiet:
             print(f"{checkpoint_file} has another config; starting afresh")
 
-    keys = training_keys(cells, config["train_fraction"], config["seed"])
+    keys = training_keys(cells, config["train_fraction"], config["seed"], config["limit"])
     types, adj, n_nodes = (torch.from_numpy(a) for a in cells.graphs(keys))
     started = time.perf_counter()
     for epoch in tqdm(range(start_epoch, config["epochs"]), desc="AG-Net pretraining", unit="epoch",
@@ -164,7 +162,7 @@ def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, q
     path = generator_path(root, space_name)
     if not path.exists():
         print(f"AG-Net: no pretrained generator at {path}; pretraining it now with the defaults "
-              f"(python -m models.pretrain_agnet --space {space_name}; NB201: about a minute on one core)",
+              f"(python -m models.pretrain_agnet --space {space_name})",
               file=sys.stderr)
         pretrain(space_name, root, quiet=quiet)
     return load_generator_file(path)
@@ -173,10 +171,14 @@ def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, q
 @cli_entry
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.pretrain_agnet", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default="nb201", choices=("nb201", "nb101"),
-                        help="search space whose cells are reconstructed: nb201 (all 15,625 cells) or nb101 (the "
-                             "423,624 enumerated cells; with --train-fraction a random share of them)")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the training cells")
+    parser.add_argument("--space", default="nb201",
+                        help="search space whose cells are reconstructed: " + ", ".join(spaces.SPACES)
+                             + " (default nb201)")
+    parser.add_argument("--epochs", type=int, default=None, help="passes over the training cells (default per space: "
+                        + ", ".join(f"{n} {spaces.settings(n, 'agnet')['epochs']}" for n in spaces.SPACES) + ")")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on a seeded subset of this many cells (default per space: " + ", ".join(
+                            f"{n} {spaces.settings(n, 'agnet')['limit'] or 'all'}" for n in spaces.SPACES) + ")")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="cells per step")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of init, order, noise and sampling")
@@ -198,7 +200,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     pretrain(args.space, args.out, samples=args.samples, quiet=args.quiet, epochs=args.epochs,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, train_fraction=args.train_fraction,
-             noise_dim=args.noise_dim, hidden_dim=args.hidden_dim, n_layers=args.n_layers)
+             noise_dim=args.noise_dim, hidden_dim=args.hidden_dim, n_layers=args.n_layers, limit=args.limit)
 
 
 if __name__ == "__main__":
