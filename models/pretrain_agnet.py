@@ -24,13 +24,18 @@ import torch
 from tqdm import tqdm
 
 from models.agnet import CellGenerator
+from models import pretrained
 from models.agnet_cells import GeneratorCells
 from models.space_graphs import seeded_keys
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, atomic_write_json
 
-ROOT = Path(__file__).resolve().parent.parent / "pretrained" / "agnet"
+
+
+def default_root() -> Path:
+    return pretrained.root() / "agnet"
+
 DEFAULTS = {"epochs": 20, "batch_size": 256, "lr": 1e-3, "seed": 0, "train_fraction": 1.0,
             "noise_dim": 32, "hidden_dim": 32, "n_layers": 2}
 MODEL_KEYS = ("n_types", "max_nodes", "noise_dim", "hidden_dim", "n_layers")
@@ -45,12 +50,13 @@ def build_generator(config: dict) -> CellGenerator:
     return CellGenerator(**{k: config[k] for k in MODEL_KEYS})
 
 
-def generator_path(root: Path | str = ROOT, space_name: str = "nb201") -> Path:
-    return Path(root) / space_name / "generator.pt"
+def generator_path(root: Path | str | None = None, space_name: str = "nb201") -> Path:
+    return Path(root if root is not None else default_root()) / space_name / "generator.pt"
 
 
 def load_generator_file(path: Path | str) -> dict:
     """The finished-generator file as plain data; InputError when it is not one."""
+    pretrained.verify_file(path)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError) as exc:
@@ -94,7 +100,7 @@ def sample_quality(keys: np.ndarray, train_keys: np.ndarray) -> dict:
     }
 
 
-def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 10_000, quiet: bool = False,
+def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: int = 10_000, quiet: bool = False,
              **overrides) -> dict:
     """Train (or resume) the generator; write generator.pt and quality.json; return the quality."""
     given = {k: v for k, v in overrides.items() if v is not None}
@@ -107,7 +113,7 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
         raise InputError("--samples must be at least 1")
     cells = space_cells(space_name)
     config.update(n_types=cells.n_types, max_nodes=cells.max_nodes)
-    folder = Path(out) / space_name
+    folder = Path(out if out is not None else default_root()) / space_name
     checkpoint_file = folder / "checkpoint.pt"
 
     torch.manual_seed(config["seed"])
@@ -157,7 +163,7 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
     return quality
 
 
-def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, quiet: bool = False) -> dict:
+def ensure_agnet_generator(space_name: str = "nb201", root: Path | str | None = None, quiet: bool = False) -> dict:
     """The pretrained generator file's content; pretrains it first (with the defaults) when missing."""
     path = generator_path(root, space_name)
     if not path.exists():
@@ -189,7 +195,7 @@ def main(argv=None) -> None:
     parser.add_argument("--hidden-dim", type=int, default=DEFAULTS["hidden_dim"], help="GNN node-state size")
     parser.add_argument("--n-layers", type=int, default=DEFAULTS["n_layers"], help="message-passing layers")
     parser.add_argument("--samples", type=int, default=10_000, help="generated cells for the quality report")
-    parser.add_argument("--out", default=str(ROOT), help="output root; files go to <out>/<space>/ (default "
+    parser.add_argument("--out", default=None, help="output root; files go to <out>/<space>/ (default "
                                                         "pretrained/agnet)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models import pretrained
 from models.arch2vec import Arch2Vec, decoded_cells, reconstruction_accuracy, vae_loss
 from models.space_graphs import CellGraphs, decoding_stats, pretraining_graphs
 from preprocessing import spaces
@@ -47,13 +48,12 @@ from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, atomic_write_json, load_torch_checkpoint
 
 FORMAT = "arch2vec-checkpoint-v1"
-ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT_FRACTION = 0.1
 GRAD_CLIP = 5.0
 
 
 def default_out(latent_dim: int) -> Path:
-    return ROOT / "pretrained" / f"dim-{latent_dim}"
+    return pretrained.root() / f"dim-{latent_dim}"
 
 
 def checkpoint_path(out, space: str) -> Path:
@@ -71,6 +71,7 @@ def build_model(config: dict) -> Arch2Vec:
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written by this module (weights_only); InputError when missing or unreadable."""
+    pretrained.verify_file(path)
     return load_torch_checkpoint(path, FORMAT, "arch2vec", "python -m models.pretrain_arch2vec")
 
 

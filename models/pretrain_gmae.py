@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from models import pretrained
 from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, GMAEEncoder, mask_nodes, pretrain_loss
 from models.space_graphs import pretraining_graphs
 from preprocessing import spaces
@@ -33,19 +34,19 @@ from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
 
 FORMAT = "gmae-checkpoint-v1"
-ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT_FRACTION = 0.1
 
 
 def checkpoint_path(space: str, encoder: str = "gat", decoder: str = "linear", objective: str = "ce",
                     mask_ratio: float | None = None, out=None) -> Path:
     ratio = spaces.settings(space, "gmae")["mask_ratio"] if mask_ratio is None else mask_ratio
-    folder = Path(out) if out is not None else ROOT / "pretrained" / "gmae" / space
+    folder = Path(out) if out is not None else pretrained.root() / "gmae" / space
     return folder / f"{encoder}-{decoder}-{objective}-m{ratio:g}.pt"
 
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written here (weights_only); InputError when missing, unreadable or foreign."""
+    pretrained.verify_file(path)
     return load_torch_checkpoint(path, FORMAT, "GMAE", "python -m models.pretrain_gmae")
 
 

@@ -85,6 +85,7 @@ def module_of(name: str):
     missing = [attr for attr in ("NAME", "load_search", "full_space") if not hasattr(module, attr)]
     if missing:
         raise InputError(f"space module {path!r} lacks {', '.join(missing)}; see preprocessing/spaces.py")
+    SPACES.setdefault(module.NAME, path)  # a plug-in named by path is then found by its name too (models, settings)
     return module
 
 
