@@ -510,6 +510,7 @@ SETTINGS = {
     "arch2vec": {"epochs": 8, "limit": 100_000},
     "gmae": {"layers": 16, "dim": 32, "mask_ratio": 0.75, "epochs": 3, "limit": 100_000},
     "agnet": {"epochs": 10, "limit": 100_000},
+    "predictor_eval": {"labels": (423, 846, 2115, 4230), "test_size": None},  # GMAE-NAS paper; test = the rest
 }
 
 

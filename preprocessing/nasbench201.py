@@ -249,6 +249,7 @@ SETTINGS = {
     "arch2vec": {"epochs": 10, "limit": None},
     "gmae": {"layers": 12, "dim": 64, "mask_ratio": 0.15, "epochs": 20, "limit": None},
     "agnet": {"epochs": 20, "limit": None},
+    "predictor_eval": {"labels": (50, 100, 200, 400, 1000), "test_size": 2000},
 }
 
 
