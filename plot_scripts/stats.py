@@ -171,13 +171,11 @@ def target_arch(log: dict) -> str:
     table = (log.get("config") or {}).get("table")
     key = (log["space"], table, log["dataset"])
     if key not in _TARGETS:
-        if log["space"] not in ("nb201", "nb101"):
-            raise InputError(f"queries to the optimum need a benchmark table; space {log['space']} has none")
         from search_methods.queries_to_optimum import optimum
         from search_methods.run import load_search_setup
 
-        bench, space = load_search_setup(log["space"], table)
-        _TARGETS[key] = space.to_string(optimum(bench, space, log["dataset"]))
+        setup = load_search_setup(log["space"], table)  # InputError for a space without a table
+        _TARGETS[key] = setup.space.to_string(optimum(setup, log["dataset"]))
     return _TARGETS[key]
 
 

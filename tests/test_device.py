@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.arch2vec_spaces import CellGraphs
+from models.space_graphs import CellGraphs
 from models.device import move, resolve_device
 from preprocessing.errors import InputError
 from search_methods import run
