@@ -23,8 +23,8 @@ from tqdm import tqdm
 from preprocessing.errors import InputError, cli_entry
 from search_methods import results
 from search_methods.oracle import BudgetExhausted, Oracle
-from search_methods.run import (dispatch, load_method, load_search_setup, parse_args, parse_seeds, pending_jobs,
-                                run_config)
+from search_methods.run import (dispatch, load_method, load_search_setup, method_defaults, parse_args, parse_seeds,
+                                run_claimed, run_config, run_identity)
 
 DEFAULT_QUERIES = 1000
 
@@ -87,8 +87,9 @@ def _init(table) -> None:
     import torch
 
     torch.set_num_threads(1)
+    table_id = results.table_identity("nb201", table)
     bench, space = load_search_setup("nb201", table)
-    _STATE.update(bench=bench, space=space)
+    _STATE.update(bench=bench, space=space, table_id=table_id)
 
 
 def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
@@ -108,7 +109,8 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
     log = results.build_log(
         method=args.method, space="nb201", dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
         budget={"queries": args.queries, "sim_time_s": None}, config=run_config(args),
-        oracle=oracle, wall_time_s=time.perf_counter() - start)
+        oracle=oracle, wall_time_s=time.perf_counter() - start, table=_STATE["table_id"],
+        defaults=method_defaults(args.method))
     log.update(target_arch=space.to_string(target), queries_to_optimum=oracle.found_at)
     return log
 
@@ -116,7 +118,7 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
 def _job(job) -> int | None:
     args, context, dataset, seed = job
     log = run_to_optimum(args, load_method(args.method), context, dataset, seed)
-    results.write_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, seed), log)
+    results.save_log(args.out, log)
     return log["queries_to_optimum"]
 
 
@@ -141,17 +143,19 @@ def main(argv=None) -> None:
     for dataset in args.datasets:
         bench.metrics(dataset)
     seeds = parse_seeds(args.seeds)
-    jobs = pending_jobs(args, args.datasets, seeds)
-    if jobs:
+    identity = run_identity(args, results.table_identity("nb201", args.table))
+
+    def run_jobs(jobs):
         context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
         payload = [(args, context, d, s) for d, s in jobs]
         bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
         dispatch(args.workers, payload, _job, _init, (args.table,), bar)
         bar.close()
+
+    run_claimed(args, args.datasets, seeds, identity, run_jobs)
     if not args.quiet:
         for dataset in args.datasets:
-            logs = [results.read_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, s))
-                    for s in seeds]
+            logs = [results.find_log(args.out, identity, dataset, s) for s in seeds]
             found = np.array([g["queries_to_optimum"] for g in logs if g["queries_to_optimum"] is not None])
             text = f"{found.mean():.1f} ± {found.std():.1f}" if len(found) else "-"
             print(f"{args.method:>12} {args.protocol} {dataset:>15}: queries to optimum {text} "
