@@ -30,11 +30,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import checkpoint as ckpt
 from models.arch2vec import Arch2Vec
 from models.arch2vec_spaces import CellGraphs, get_space
 from models.pretrain_arch2vec import checkpoint_path, default_out, load_checkpoint, load_pretrained, pretrain
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save
 
 NB201_FILES = {"cifar10": "cifar10_valid_converged", "cifar100": "cifar100", "ImageNet16-120": "ImageNet16_120"}
 
@@ -83,7 +83,7 @@ def extract(space: str = "nb201", out=None, latent_dim: int = 16, table=None, lo
         for dataset in NB201_FILES:
             metrics = bench.metrics(dataset)
             path = nb201_embedding_path(out, dataset)
-            atomic_torch_save(path, {
+            ckpt.save(path, {
                 "embeddings": embeddings, "valid": torch.from_numpy(np.asarray(metrics.valid_mean, dtype=np.float64)),
                 "test": torch.from_numpy(np.asarray(metrics.test_mean, dtype=np.float64)),
                 "train_time_s": torch.from_numpy(np.asarray(metrics.train_time_s, dtype=np.float64)),
@@ -92,7 +92,7 @@ def extract(space: str = "nb201", out=None, latent_dim: int = 16, table=None, lo
     elif space == "nb101":
         graphs = adapter.cells()
         path = Path(out) / "arch2vec-nb101.pt"
-        atomic_torch_save(path, {"embeddings": embed_graphs(model, graphs), "hashes": graphs.keys, "config": config})
+        ckpt.save(path, {"embeddings": embed_graphs(model, graphs), "hashes": graphs.keys, "config": config})
         written.append(path)
     else:
         from preprocessing.darts_space import cells_to_array, sample_unique_cells
@@ -100,8 +100,8 @@ def extract(space: str = "nb201", out=None, latent_dim: int = 16, table=None, lo
         cells, hashes = sample_unique_cells(config["n_cells"], np.random.default_rng(config["seed"]), progress=True)
         graphs = adapter.graphs_of(cells, hashes)
         path = Path(out) / "arch2vec-darts.pt"
-        atomic_torch_save(path, {"embeddings": embed_graphs(model, graphs),
-                                 "cells": torch.from_numpy(cells_to_array(cells)), "hashes": hashes,
+        ckpt.save(path, {"embeddings": embed_graphs(model, graphs),
+                         "cells": torch.from_numpy(cells_to_array(cells)), "hashes": hashes,
                                  "config": config})
         written.append(path)
     for path in written:
@@ -114,9 +114,9 @@ def _load_nb201_embeddings(path: Path, dim: int) -> np.ndarray | None:
     if not path.exists():
         return None
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
-        embeddings = data["embeddings"].numpy()
-    except Exception:  # a truncated or foreign file is rebuilt below
+        embeddings = ckpt.load(path, "arch2vec embedding file", "python -m models.extract_arch2vec",
+                               keys={"embeddings": torch.Tensor})["embeddings"].numpy()
+    except InputError:  # a corrupt, truncated or foreign file is a cache miss: rebuilt below
         return None
     from preprocessing.nasbench201 import N_ARCHS
 

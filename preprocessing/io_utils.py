@@ -36,30 +36,3 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = No
             json.dump(obj, f, indent=indent)
 
     atomic_write(path, write)
-
-
-def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
-    import torch
-
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def load_torch_checkpoint(path: str | os.PathLike, fmt: str, what: str, how_to_create: str) -> dict:
-    """A ``weights_only`` torch checkpoint dict whose ``format`` is ``fmt``; InputError otherwise.
-
-    what: the kind of checkpoint, for messages ("arch2vec"); how_to_create: the command that writes it.
-    """
-    import torch
-
-    from preprocessing.errors import InputError
-
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no {what} checkpoint at {path}; run `{how_to_create}` first")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise InputError(f"{path} is not a readable {what} checkpoint ({exc}); delete it and run again") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != fmt:
-        raise InputError(f"{path} is not a {what} checkpoint ({fmt}); delete it and run again")
-    return checkpoint

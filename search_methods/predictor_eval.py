@@ -40,6 +40,7 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
+from models import checkpoint as ckpt
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write, atomic_write_json
 
@@ -123,7 +124,8 @@ def arch2vec_features(space: str, cells: LabelledCells) -> np.ndarray | None:
     path = ARCH2VEC_FILES[space]
     if not path.exists():
         return None
-    data = torch.load(path, map_location="cpu", weights_only=True)
+    data = ckpt.load(path, "arch2vec embedding file", "python -m models.extract_arch2vec",
+                     keys={"embeddings": torch.Tensor})
     embeddings = np.asarray(data["embeddings"], dtype=np.float32)
     if space == "nb201":
         return embeddings[np.asarray(cells.keys)]
