@@ -36,3 +36,12 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = No
             json.dump(obj, f, indent=indent)
 
     atomic_write(path, write)
+
+
+def check_suffix(path: str | os.PathLike, suffix: str, flag: str = "--out") -> None:
+    """InputError unless ``path`` ends in ``suffix``: a file's name must say what is in it (an .npz
+    written as ``x.csv`` would be misread by every tool that trusts the name)."""
+    from preprocessing.errors import InputError
+
+    if not str(path).endswith(suffix):
+        raise InputError(f"{flag} {path}: this writes a {suffix} file; give a path ending in {suffix}")
