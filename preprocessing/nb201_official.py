@@ -558,12 +558,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.suffix != ".npz":
         raise InputError(f"--out {args.out} must end in .npz")
     progress = not args.no_progress
-    if args.pth is not None:
-        bench = convert_pth(args.pth, progress, lean=not args.fast)
-    elif args.nats_dir is not None:
-        bench = convert_nats_dir(args.nats_dir, progress)
-    else:
-        bench = convert_nats_file(args.nats_file, progress, lean=not args.fast)
+    try:
+        if args.pth is not None:
+            bench = convert_pth(args.pth, progress, lean=not args.fast)
+        elif args.nats_dir is not None:
+            bench = convert_nats_dir(args.nats_dir, progress)
+        else:
+            bench = convert_nats_file(args.nats_file, progress, lean=not args.fast)
+    except RecursionError:  # data nested deeper than any official file (the big files are not walked)
+        raise InputError("the input nests its data deeper than Python can process; it is not an official "
+                         "NAS-Bench-201 / NATS-Bench file") from None
     bench.save(args.out)
     measured = int(bench.extra["measured"].sum())
     no_time = int(np.isnan(bench.metrics("cifar10").train_time_s[bench.extra["measured"]]).sum())

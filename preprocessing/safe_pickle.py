@@ -10,7 +10,9 @@ Two dangers, two guards:
   in C until the stack overflows (a segfault, exit 139, from a 200 KB file). The pure-Python
   :class:`RestrictedUnpickler` checks every key and member before it is hashed
   (:data:`MAX_KEY_DEPTH`); C-speed unpickling runs in a thread whose stack is large enough for any
-  nesting a pickle of :data:`C_SAFE_BYTES` can hold (:func:`load_in_big_stack`).
+  nesting a pickle of :data:`C_SAFE_BYTES` can hold (:func:`load_in_big_stack`). Small loads are then
+  walked (:func:`check_tree`, no recursion) so no data deeper than :data:`MAX_DEPTH` reaches code
+  that would recurse on it.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ import numpy as np
 from preprocessing.errors import InputError
 
 MAX_KEY_DEPTH = 16  # real keys are strings, numbers or (run, seed) pairs
+MAX_DEPTH = 100  # real files nest a few levels; deeper data would overflow Python's recursion later
 BIG_STACK = 1 << 30
 C_SAFE_BYTES = 16 << 20  # a C tuple hash uses ~40 B of stack per level; 16 MiB of pickle < 1 GiB of stack
 
@@ -34,6 +37,13 @@ def _numpy_multiarray(name: str):
     from numpy._core import multiarray
 
     return getattr(multiarray, name)
+
+
+def _numpy_frombuffer():
+    """How protocol-5 pickles spell an array: bytes + dtype + shape (numpy refuses object dtypes there)."""
+    from numpy._core import numeric
+
+    return numeric._frombuffer
 
 
 def check_key(key, source) -> None:
@@ -49,6 +59,28 @@ def check_key(key, source) -> None:
         elif not isinstance(item, (str, bytes, int, float, complex, type(None), np.generic)):
             raise InputError(f"{source} holds a {type(item).__name__} as a dict key or set member; "
                              f"refusing it (a crafted or corrupt file)")
+
+
+def check_tree(obj, source) -> None:
+    """InputError when ``obj`` nests containers deeper than :data:`MAX_DEPTH` or holds a bad dict key /
+    set member (:func:`check_key`); walks without recursion, so any depth is safe to check."""
+    stack = [(obj, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list, tuple, set, frozenset)):
+            continue
+        if depth >= MAX_DEPTH:
+            raise InputError(f"{source} nests its data deeper than {MAX_DEPTH} levels, which no benchmark or "
+                             f"dataset file does; refusing it (a crafted or corrupt file)")
+        if isinstance(item, dict):
+            for key, value in item.items():
+                check_key(key, source)
+                stack.append((value, depth + 1))
+        else:
+            if isinstance(item, (set, frozenset)):
+                for member in item:
+                    check_key(member, source)
+            stack.extend((x, depth + 1) for x in item)
 
 
 def _checked(container, source):
@@ -69,6 +101,8 @@ NUMPY_GLOBALS = {
     ("numpy._core.multiarray", "scalar"): lambda source: _numpy_multiarray("scalar"),
     ("numpy.core.multiarray", "_reconstruct"): lambda source: _numpy_multiarray("_reconstruct"),
     ("numpy._core.multiarray", "_reconstruct"): lambda source: _numpy_multiarray("_reconstruct"),
+    ("numpy.core.numeric", "_frombuffer"): lambda source: _numpy_frombuffer(),
+    ("numpy._core.numeric", "_frombuffer"): lambda source: _numpy_frombuffer(),
 }
 PLAIN_GLOBALS = {
     **NUMPY_GLOBALS,
@@ -185,6 +219,8 @@ def load_in_big_stack(make_unpickler, stream, source, bounded: bool = True):
     thread.join()
     if "error" in outcome:
         raise outcome["error"]
+    if bounded:  # small by construction, so the walk is cheap
+        check_tree(outcome["value"], source)
     return outcome["value"]
 
 
@@ -192,7 +228,9 @@ def loads(data: bytes, source, allowed: dict = PLAIN_GLOBALS, what: str = "this 
     """The plain data in pickle ``data`` (bytes strings stay bytes, as CIFAR's batches need);
     InputError (one line) for a forbidden global, a too-deep key or a damaged pickle."""
     try:
-        return RestrictedUnpickler(io.BytesIO(data), source, allowed, what).load()
+        value = RestrictedUnpickler(io.BytesIO(data), source, allowed, what).load()
+        check_tree(value, source)
+        return value
     except InputError:
         raise
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, AttributeError,
