@@ -446,8 +446,11 @@ def migrate(root) -> tuple[int, int]:
             write_log(target, log)
             moved += 1
         old.unlink()
-    for tmp in root.rglob(".seed_*.json.*.tmp"):
-        tmp.unlink(missing_ok=True)
+    with Claims() as claims:  # a temp file of a run another runner holds is live: left alone
+        for tmp in sorted(root.rglob(".seed_*.json.*.tmp")):
+            log = tmp.parent / tmp.name[1:].split(".json.")[0]
+            if claims.try_claim(log.with_suffix(".json")):
+                tmp.unlink(missing_ok=True)
     return moved, kept
 
 

@@ -115,12 +115,14 @@ def test_migration_moves_old_layout_logs_and_read_logs_reads_both(tmp_path):
         old.write_text(json.dumps(legacy))
         new.unlink()
         old_paths.append(old)
+    stale = old_paths[0].parent / ".seed_0.json.x1.tmp"
+    stale.write_text("{")
     read = results.read_logs(tmp_path)
     assert [g["identity_digest"] for g in read] == [g["identity_digest"] for g in logs]
     proc = subprocess.run([sys.executable, "-m", "search_methods.results", "migrate", "--root", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True)
     assert proc.returncode == 0 and "moved 2 logs" in proc.stdout
-    assert not any(p.exists() for p in old_paths)
+    assert not any(p.exists() for p in old_paths) and not stale.exists()
     assert all(results.path_of(tmp_path, g).exists() for g in logs)
     assert results.read_logs(tmp_path)[0]["trajectory"] == logs[0]["trajectory"]
 
