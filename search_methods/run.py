@@ -292,21 +292,22 @@ def dispatch(workers: int, payload: list, job, initializer, initargs: tuple, bar
             bar.update()
 
 
-def pending_jobs(args, datasets, seeds, identity: dict, claims: results.Claims) -> tuple[list, list]:
+def pending_jobs(args, datasets, seeds, identity: dict, claims: results.Claims,
+                 overwrite: bool = False) -> tuple[list, list]:
     """(jobs to run here, logs another runner is working on): a (dataset, seed) whose log exists with
-    this ``identity`` is done (unless ``--overwrite``); any other is claimed, or left to the runner that
+    this ``identity`` is done (unless ``overwrite``); any other is claimed, or left to the runner that
     holds its claim. A claimed run's stale temp files (from a killed write) are removed."""
     jobs, busy = [], []
     for dataset in datasets:
         for seed in seeds:
             path = results.log_path(args.out, identity, dataset, seed)
-            if not args.overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
+            if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
                 continue
             if not claims.try_claim(path):
                 busy.append(path)
                 continue
             # claimed: another runner may have finished it between the look and the claim
-            if not args.overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
+            if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
                 continue
             results.clean_stale_temps(path)
             jobs.append((dataset, seed))
@@ -316,12 +317,13 @@ def pending_jobs(args, datasets, seeds, identity: dict, claims: results.Claims) 
 def run_claimed(args, datasets, seeds, identity: dict, run_jobs) -> None:
     """Call ``run_jobs(jobs)`` on this grid's pending runs until every log exists; runs another runner
     on the same folder holds are waited for (and run here if it stopped without writing them)."""
+    overwrite = args.overwrite
     with results.Claims() as claims:
         while True:
-            jobs, busy = pending_jobs(args, datasets, seeds, identity, claims)
+            jobs, busy = pending_jobs(args, datasets, seeds, identity, claims, overwrite)
             if jobs:
                 run_jobs(jobs)
-                args.overwrite = False  # the overwrite is done; what follows only fills in
+                overwrite = False  # the overwrite is done; what follows only fills in
             if not busy:
                 return
             if not args.quiet:
@@ -342,7 +344,6 @@ def run_grid(args, module) -> list[dict]:
         check_time_budget(args, bench, space, dataset)
     seeds = parse_seeds(args.seeds)
     identity = run_identity(args, table)
-    overwrite = args.overwrite
 
     def run_jobs(jobs):
         context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
@@ -352,7 +353,6 @@ def run_grid(args, module) -> list[dict]:
         bar.close()
 
     run_claimed(args, args.datasets, seeds, identity, run_jobs)
-    args.overwrite = overwrite
     logs = [results.find_log(args.out, identity, d, s) for d in args.datasets for s in seeds]
     if any(log is None for log in logs):  # a worker wrote under another identity: a bug, not bad input
         raise RuntimeError(f"runs of {args.method} ended without their logs under {args.out}")
