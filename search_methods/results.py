@@ -74,7 +74,10 @@ def _embedded_files(space: str) -> list[Path]:
     return []
 
 
-def table_identity(space: str, table) -> dict | None:
+_TABLE_IDS: dict = {}  # (space, file stamps) -> identity: hashing once per process, again once a file changes
+
+
+def table_identity(space: str, table) -> dict:
     """What a run's numbers were read from: ``{"name", "sha256"}``.
 
     table None = the space's embedded table (name ``<space>-embedded``, digest over its data files);
@@ -90,9 +93,6 @@ def table_identity(space: str, table) -> dict | None:
     if (space, stamp) not in _TABLE_IDS:
         _TABLE_IDS[(space, stamp)] = _table_identity(space, table)
     return _TABLE_IDS[(space, stamp)]
-
-
-_TABLE_IDS: dict = {}
 
 
 def _stamp(path) -> tuple:
@@ -302,6 +302,9 @@ def read_log(path) -> dict:
     return log if "identity" in log else upgrade(log)
 
 
+_DEFAULTS: dict = {}
+
+
 def _method_defaults(method: str, space: str) -> dict | None:
     """The runner's flag defaults of ``method`` (None for a method or space the runner does not run)."""
     if space not in RUNNER_SPACES:
@@ -317,9 +320,6 @@ def _method_defaults(method: str, space: str) -> dict | None:
             parsed = build_parser(load_method(method)).parse_args(["--method", method])
             _DEFAULTS[method] = run_config(parsed)
     return _DEFAULTS[method]
-
-
-_DEFAULTS: dict = {}
 
 
 def upgrade(log: dict) -> dict:
