@@ -46,7 +46,8 @@ from models.device import add_device_argument, move, resolve_device
 from models.space_graphs import CellGraphs, decoding_stats, pretraining_graphs
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, atomic_write_json, load_torch_checkpoint
+from models import checkpoint as ckpt
+from preprocessing.io_utils import atomic_write_json
 
 FORMAT = "arch2vec-checkpoint-v1"
 HELD_OUT_FRACTION = 0.1
@@ -72,14 +73,14 @@ def build_model(config: dict) -> Arch2Vec:
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written by this module (weights_only); InputError when missing or unreadable."""
-    pretrained.verify_file(path)
-    return load_torch_checkpoint(path, FORMAT, "arch2vec", "python -m models.pretrain_arch2vec")
+    return ckpt.load(path, "arch2vec checkpoint", "python -m models.pretrain_arch2vec", FORMAT,
+                     {"config": dict, "epoch": int, "epochs": int, "model": dict, "history": list})
 
 
 def load_pretrained(checkpoint: dict) -> Arch2Vec:
     """The model of a checkpoint, in eval mode."""
     model = build_model(checkpoint["config"])
-    model.load_state_dict(checkpoint["model"])
+    ckpt.load_state(model, checkpoint["model"], "the arch2vec checkpoint", "arch2vec")
     return model.eval()
 
 
@@ -261,7 +262,7 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
     train, held_out = split(graphs, config["seed"])
     history, start_epoch = [], 0
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        ckpt.load_state(model, checkpoint["model"], path, "arch2vec")
         optimizer.load_state_dict(checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
         history, start_epoch = list(checkpoint["history"]), checkpoint["epoch"]
@@ -275,6 +276,7 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
         with tqdm(total=len(train), desc=f"epoch {epoch + 1}/{epochs}", unit="cell", disable=not progress,
                   leave=False) as bar:
             losses = train_epoch(model, optimizer, train, config["batch_size"], order, bar)
+        ckpt.check_finite(losses["loss"], f"in epoch {epoch + 1}", path)
         seconds = time.perf_counter() - started
         accuracy = reconstruction_accuracy(model, *move((held_out.adj, held_out.ops, held_out.mask), device))
         history.append({"epoch": epoch + 1, "seconds": seconds, **losses,
@@ -285,7 +287,7 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
         checkpoint = {"format": FORMAT, "config": config, "epoch": epoch + 1, "epochs": epochs,
                       "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "rng": {"torch": torch.get_rng_state()}, "history": history}
-        atomic_torch_save(path, checkpoint)
+        ckpt.save(path, checkpoint)
 
     model.cpu()  # the metrics and the fitted priors: on the CPU, whatever trained the model
     metrics, prior = final_metrics(model, space, train, held_out, prior_samples, config["seed"])
@@ -293,7 +295,7 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
                     "train_time_s": sum(h["seconds"] for h in history), "checkpoint": str(path),
                     "device": str(device)})
     checkpoint.update({"metrics": metrics, "fitted_priors": prior, "rng": {"torch": torch.get_rng_state()}})
-    atomic_torch_save(path, checkpoint)
+    ckpt.save(path, checkpoint)
     atomic_write_json(metrics_path(out, space.name), {**metrics, "history": history}, indent=2)
     log(format_metrics(metrics))
     return metrics

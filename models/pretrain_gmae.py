@@ -32,7 +32,7 @@ from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, GMAEEncoder, mask_
 from models.space_graphs import pretraining_graphs
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
+from models import checkpoint as ckpt
 
 FORMAT = "gmae-checkpoint-v1"
 HELD_OUT_FRACTION = 0.1
@@ -47,8 +47,8 @@ def checkpoint_path(space: str, encoder: str = "gat", decoder: str = "linear", o
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written here (weights_only); InputError when missing, unreadable or foreign."""
-    pretrained.verify_file(path)
-    return load_torch_checkpoint(path, FORMAT, "GMAE", "python -m models.pretrain_gmae")
+    return ckpt.load(path, "GMAE checkpoint", "python -m models.pretrain_gmae", FORMAT,
+                     {"config": dict, "epoch": int, "model": dict, "history": list})
 
 
 def build_model(config: dict) -> GMAE:
@@ -70,7 +70,7 @@ def build_encoder(config: dict) -> GMAEEncoder:
 def load_encoder(checkpoint: dict) -> GMAEEncoder:
     """The pretrained encoder of a checkpoint, in eval mode."""
     encoder = build_encoder(checkpoint["config"])
-    encoder.load_state_dict(encoder_state(checkpoint))
+    ckpt.load_state(encoder, encoder_state(checkpoint), "the GMAE checkpoint", "GMAE encoder")
     return encoder.eval()
 
 
@@ -181,7 +181,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
     generator = torch.Generator().manual_seed(config["seed"] + 1)
     history, start_epoch = [], 0
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        ckpt.load_state(model, checkpoint["model"], path, "GMAE")
         optimiser.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         generator.set_state(checkpoint["rng"])
@@ -205,6 +205,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
             loss.backward()
             optimiser.step()
             scheduler.step()
+            ckpt.check_finite(loss.item(), f"in epoch {epoch + 1}", path)
             total += loss.item() * len(rows)
             bar.update(len(rows))
         bar.close()
@@ -217,7 +218,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
                  "rng": generator.get_state(), "history": history}
         if epoch + 1 == config["epochs"]:
             state["metrics"] = {**held, "train_time_s": sum(h["seconds"] for h in history)}
-        atomic_torch_save(path, state)
+        ckpt.save(path, state)
         log(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, held-out loss {held['loss']:.4f}, "
             f"masked-op accuracy {held['masked_op_accuracy']:.3f} ({history[-1]['seconds']:.1f} s)")
     log(f"pretraining time {sum(h['seconds'] for h in history):.1f} s in {len(history)} epochs; wrote {path}")

@@ -32,7 +32,7 @@ from models.device import add_device_argument, move, resolve_device
 from models.metad2a import (CellGenerator, ImageFeatureCNN, MetaPredictor, class_feature_sets, feature_input,
                             sample_class_features)
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
+from models import checkpoint as ckpt
 from preprocessing.metad2a_database import (DEFAULT_OUT as DEFAULT_DATABASE, class_subset, load_database, recipe_of,
                                             source_images, task_data)
 from preprocessing.nasbench201 import official_op_codes
@@ -281,7 +281,7 @@ def main(argv=None) -> dict:
                   "target": args.target, "target_mean": target_mean, "target_std": target_std, "feature_cnn": cnn.state_dict(),
                   "predictor": predictor.state_dict(), "generator": generator_model.state_dict(),
                   **mean_codes(predictor, generator_model, tasks, args.images_per_class, args.seed)}
-    atomic_torch_save(args.out, checkpoint)
+    ckpt.save(args.out, checkpoint)
     print(f"meta-trained on {len(train)} tasks (+{len(valid)} held out) in {seconds:.0f} s -> {args.out}: "
           + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     return metrics
@@ -289,13 +289,15 @@ def main(argv=None) -> dict:
 
 def load_metad2a(path) -> tuple[dict, ImageFeatureCNN, CellGenerator, MetaPredictor]:
     """A meta-trained checkpoint and its three networks (eval mode); InputError when missing or foreign."""
-    checkpoint = load_torch_checkpoint(path, FORMAT, "MetaD2A", "python -m models.train_metad2a")
+    checkpoint = ckpt.load(path, "MetaD2A checkpoint", "python -m models.train_metad2a", FORMAT,
+                           {"config": dict, "class_pool": list, "feature_cnn": dict, "generator": dict,
+                            "predictor": dict})
     config = checkpoint["config"]
     cnn = ImageFeatureCNN(len(checkpoint["class_pool"]), config["feature_dim"])
     generator_model = CellGenerator(config["feature_dim"], config["generator_hidden"], config["nz"])
     predictor = MetaPredictor(config["feature_dim"], config["predictor_hidden"], config["dataset_dim"])
     for module, key in ((cnn, "feature_cnn"), (generator_model, "generator"), (predictor, "predictor")):
-        module.load_state_dict(checkpoint[key])
+        ckpt.load_state(module, checkpoint[key], path, f"MetaD2A {key}")
         module.eval()
     return checkpoint, cnn, generator_model, predictor
 

@@ -46,7 +46,7 @@ import numpy as np
 from tqdm import tqdm
 
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_write
+from preprocessing.io_utils import atomic_write, check_suffix
 from preprocessing.nasbench101 import CANDIDATE_OPS, MAX_EDGES, MAX_VERTICES, PAD, Cell, op_codes_from_labels
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "nasbench101" / "nb101_space.npz"
@@ -429,6 +429,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.workers < 1:
         raise InputError(f"--workers must be >= 1, got {args.workers}")
+    check_suffix(args.out, ".npz")
     start = time.perf_counter()
     table = enumerate_space(workers=args.workers)
     elapsed = time.perf_counter() - start

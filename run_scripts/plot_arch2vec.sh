@@ -5,6 +5,7 @@
 #   bash run_scripts/plot_arch2vec.sh [OUT_DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 out=${1:-figures}
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 methods="arch2vec_rl arch2vec_bo supervised_rl supervised_bo random evolution"

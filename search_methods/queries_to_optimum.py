@@ -24,8 +24,8 @@ from tqdm import tqdm
 from preprocessing.errors import InputError, cli_entry
 from search_methods import results
 from search_methods.oracle import BudgetExhausted
-from search_methods.run import (dispatch, load_method, load_search_setup, parse_args, parse_seeds, pending_jobs,
-                                run_config)
+from search_methods.run import (dispatch, load_method, load_search_setup, method_defaults, parse_args, parse_seeds,
+                                run_claimed, run_config, run_identity)
 
 DEFAULT_QUERIES = 1000
 
@@ -97,7 +97,7 @@ def _init(space_name: str, table) -> None:
     import torch
 
     torch.set_num_threads(1)
-    _STATE.update(setup=load_search_setup(space_name, table))
+    _STATE.update(setup=load_search_setup(space_name, table), table_id=results.table_identity(space_name, table))
 
 
 def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
@@ -118,7 +118,8 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
     log = results.build_log(
         method=args.method, space=args.space, dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
         budget={"queries": args.queries, "sim_time_s": None}, config=run_config(args),
-        oracle=oracle, wall_time_s=time.perf_counter() - start)
+        oracle=oracle, wall_time_s=time.perf_counter() - start, table=_STATE["table_id"],
+        defaults=method_defaults(args.method))
     log.update(target_arch=space.to_string(target), queries_to_optimum=oracle.found_at)
     return log
 
@@ -126,7 +127,7 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
 def _job(job) -> int | None:
     args, context, dataset, seed = job
     log = run_to_optimum(args, load_method(args.method), context, dataset, seed)
-    results.write_log(results.log_path(args.out, args.protocol, args.space, dataset, args.method, seed), log)
+    results.save_log(args.out, log)
     return log["queries_to_optimum"]
 
 
@@ -151,17 +152,19 @@ def main(argv=None) -> None:
     for dataset in args.datasets:
         optimum(setup, dataset)  # unknown dataset or a space without a table: one error line before any work
     seeds = parse_seeds(args.seeds)
-    jobs = pending_jobs(args, args.datasets, seeds)
-    if jobs:
+    identity = run_identity(args, results.table_identity(args.space, args.table))
+
+    def run_jobs(jobs):
         context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
         payload = [(args, context, d, s) for d, s in jobs]
         bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
         dispatch(args.workers, payload, _job, _init, (args.space, args.table), bar)
         bar.close()
+
+    run_claimed(args, args.datasets, seeds, identity, run_jobs)
     if not args.quiet:
         for dataset in args.datasets:
-            logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, dataset, args.method, s))
-                    for s in seeds]
+            logs = [results.find_log(args.out, identity, dataset, s) for s in seeds]
             found = np.array([g["queries_to_optimum"] for g in logs if g["queries_to_optimum"] is not None])
             text = f"{found.mean():.1f} ± {found.std():.1f}" if len(found) else "-"
             print(f"{args.method:>12} {args.protocol} {dataset:>15}: queries to optimum {text} "

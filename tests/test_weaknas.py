@@ -176,7 +176,7 @@ def test_protocol_runner_and_queries_to_optimum_on_nb201(tmp_path):
     target = queries_to_optimum.optimum(setup, "cifar10")
     space = setup.space
     for seed in range(2):
-        log = results.read_log(results.log_path(tmp_path, "q2o15625", "nb201", "cifar10", "random", seed))
+        (log,) = results.read_logs(tmp_path, "q2o15625", "nb201", "cifar10", "random", seed=seed)
         order = np.random.default_rng(seed).permutation(space.keys())
         assert log["queries_to_optimum"] == int(np.flatnonzero(order == target)[0]) + 1
         assert log["trajectory"][-1]["best_arch"] == log["target_arch"]
