@@ -148,7 +148,7 @@ def thompson_picks(features_seen, values, features_candidates, k: int, rng) -> n
 
 
 def _query_initial(space, oracle, rng, n: int) -> None:
-    while oracle.n_queries < n:
+    while oracle.n_queries < min(n, len(space)):  # a table smaller than the initial sample: all of it
         key = space.sample(rng)
         if not oracle.seen(key):
             oracle.query(key)

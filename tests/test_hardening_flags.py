@@ -64,3 +64,29 @@ def test_evolution_ends_on_a_table_smaller_than_its_population(tmp_path):
 
     logs = results.read_logs(tmp_path / "logs")
     assert len(logs) == 2 and all(g["n_queries"] == 3 for g in logs)
+
+
+def test_agnet_and_gmae_end_on_a_three_cell_table(tmp_path, monkeypatch):
+    import numpy as np
+
+    from models.agnet_cells import cells_for
+    from models.pretrain_agnet import DEFAULTS, build_generator
+    from search_methods import agnet_search, gmae_search, results
+    from search_methods.oracle import BudgetExhausted, Oracle
+
+    table = three_row_csv(tmp_path / "three.csv")
+    bench, space = run.load_search_setup("nb201", str(table))
+    cells = cells_for(space)
+    config = {**DEFAULTS, "n_types": cells.n_types, "max_nodes": cells.max_nodes}
+    untrained = agnet_search.context_from({"config": config, "state": build_generator(config).state_dict()})
+    monkeypatch.setattr(agnet_search, "prepare", lambda args, bench, space: untrained)  # no pretraining here
+    args, module = run.parse_args(["--method", "agnet", "--table", str(table), "--seeds", "1", "--workers", "1",
+                                   "--quiet", "--out", str(tmp_path / "logs"), "--train-steps", "2"])
+    (log,) = run.run_grid(args, module)
+    assert log["n_queries"] == 3
+    oracle = Oracle(bench, "custom", max_queries=150, to_string=space.to_string)
+    gmae_search._query_initial(space, oracle, np.random.default_rng(0), 16)  # used to loop forever
+    assert oracle.n_queries == 3
+    with pytest.raises(BudgetExhausted):  # and the search loop's mutations then end the run
+        gmae_search.mutated_candidates(space, oracle, np.random.default_rng(0), lambda: int(space.keys()[0]), 4)
+    assert results.read_logs(tmp_path / "logs")[0]["method"] == "agnet"
