@@ -58,6 +58,8 @@ def prepare(args, benchmark, space) -> dict:
     for name in ("initial", "per_iteration", "candidates", "init_steps", "steps"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.tournament < 1 or args.finetune_lr <= 0:
+        raise InputError("--tournament must be >= 1 and --finetune-lr positive")
     path = args.gmae_checkpoint or ensure_gmae_encoder("nb201")
     checkpoint = load_checkpoint(path)
     config = checkpoint["config"]

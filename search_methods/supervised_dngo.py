@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from models.supervised_embedding import TanhBasis
 from search_methods import dngo
-from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_ops, build_encoder
+from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_ops, build_encoder, check_encoder_args
 
 DESCRIPTION = "supervised-BO: DNGO + EI with a GIN feature network trained on the queried accuracies"
 
@@ -25,6 +25,7 @@ def add_arguments(parser) -> None:
 
 def prepare(args, benchmark, space) -> None:
     dngo.check_search_args(args)
+    check_encoder_args(args)
 
 
 def search(space, oracle, rng, args, context) -> None:

@@ -90,3 +90,20 @@ def test_agnet_and_gmae_end_on_a_three_cell_table(tmp_path, monkeypatch):
     with pytest.raises(BudgetExhausted):  # and the search loop's mutations then end the run
         gmae_search.mutated_candidates(space, oracle, np.random.default_rng(0), lambda: int(space.keys()[0]), 4)
     assert results.read_logs(tmp_path / "logs")[0]["method"] == "agnet"
+
+
+@pytest.mark.parametrize("method, argv, fragment", [
+    ("weaknas", ["--lr", "0"], "--lr must be positive"),
+    ("weaknas", ["--top-decay", "1.5"], "--top-decay in (0, 1)"),
+    ("gmae", ["--tournament", "0"], "--tournament must be >= 1"),
+    ("supervised_rl", ["--gin-layers", "0"], "--gin-hidden and --gin-layers"),
+    ("supervised_bo", ["--gin-hidden", "-1"], "--gin-hidden and --gin-layers"),
+    ("agnet", ["--lr", "nan"], "--lr nan: give a finite number"),
+])
+def test_method_flags_are_checked_before_any_run(tmp_path, capsys, method, argv, fragment):
+    with pytest.raises(SystemExit) as info:
+        run.main(["--method", method, "--datasets", "cifar10", "--seeds", "1", "--workers", "1",
+                  "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and fragment in err and err.count("\n") == 1
+    assert not any(tmp_path.rglob("*.json"))
