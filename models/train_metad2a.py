@@ -68,6 +68,7 @@ def train_feature_cnn(images: torch.Tensor, labels: torch.Tensor, num_classes: i
             index = order[start:start + 64]
             logits = cnn.classify(x[index])
             loss = torch.nn.functional.cross_entropy(logits, labels[index])
+            ckpt.check_finite(loss.item(), "training the MetaD2A feature CNN", None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -136,6 +137,7 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
             features = sample_class_features(task.feature_sets, args.images_per_class, generator)
             predicted = model(*move((features, task.ops), device))
             loss = torch.nn.functional.mse_loss(predicted, targets[t].to(device))
+            ckpt.check_finite(loss.item(), f"training the MetaD2A predictor (epoch {epoch + 1})", args.out)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -170,6 +172,8 @@ def train_generator(train: list[Task], valid: list[Task], feature_dim: int, args
         model.train()
         for t in torch.randperm(len(train), generator=generator).tolist():
             reconstruction, kl = generator_loss(model, train[t], args, generator)
+            ckpt.check_finite((reconstruction + kl).item(), f"training the MetaD2A generator (epoch {epoch + 1})",
+                              args.out)
             optimizer.zero_grad(set_to_none=True)
             (reconstruction + kl).backward()
             optimizer.step()

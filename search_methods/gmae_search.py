@@ -62,6 +62,8 @@ def prepare(args, benchmark, space) -> dict:
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
     spaces.require(space, "graphs", args.method, single_cell=True)
+    if args.tournament < 1 or args.finetune_lr <= 0:
+        raise InputError("--tournament must be >= 1 and --finetune-lr positive")
     path = args.gmae_checkpoint or ensure_gmae_encoder(space.name)
     checkpoint = load_checkpoint(path)
     config = checkpoint["config"]
@@ -163,7 +165,7 @@ def thompson_picks(features_seen, values, features_candidates, k: int, rng) -> n
 
 
 def _query_initial(space, oracle, rng, n: int) -> None:
-    while oracle.n_queries < n:
+    while oracle.n_queries < min(n, len(space)):  # a table smaller than the initial sample: all of it
         key = space.sample(rng)
         if not oracle.seen(key):
             oracle.query(key)

@@ -362,7 +362,7 @@ def find_log(root, identity: dict, dataset: str, seed: int) -> dict | None:
         log = read_log(old)
         if log["identity"] == identity:
             write_log(path, log)
-            old.unlink()
+            old.unlink(missing_ok=True)  # another runner may have moved it too
             return log
     return None
 
@@ -438,7 +438,7 @@ def migrate(root) -> tuple[int, int]:
         else:
             write_log(target, log)
             moved += 1
-        old.unlink()
+        old.unlink(missing_ok=True)
     with Claims() as claims:  # a temp file of a run another runner holds is live: left alone
         for tmp in sorted(root.rglob(".seed_*.json.*.tmp")):
             log = tmp.parent / tmp.name[1:].split(".json.")[0]

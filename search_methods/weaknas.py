@@ -90,8 +90,10 @@ def check_args(args) -> None:
         raise InputError(f"--top-end ({args.top_end}) must not exceed --top-start ({args.top_start})")
     if args.ensemble < 2 and args.method == "weaknas_ei":
         raise InputError("--ensemble must be at least 2 for weaknas_ei (the spread needs two members)")
-    if args.ei_calibration <= 0:
-        raise InputError("--ei-calibration must be positive")
+    if args.ei_calibration <= 0 or args.lr <= 0:
+        raise InputError("--ei-calibration and --lr must be positive")
+    if args.ensemble < 1 or not 0 < args.top_decay < 1:
+        raise InputError("--ensemble must be at least 1 and --top-decay in (0, 1)")
 
 
 def prepare(args, benchmark, space) -> None:

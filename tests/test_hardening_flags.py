@@ -64,3 +64,47 @@ def test_evolution_ends_on_a_table_smaller_than_its_population(tmp_path):
 
     logs = results.read_logs(tmp_path / "logs")
     assert len(logs) == 2 and all(g["n_queries"] == 3 for g in logs)
+
+
+def test_agnet_and_gmae_end_on_a_three_cell_table(tmp_path, monkeypatch):
+    import numpy as np
+
+    from models.agnet_cells import GeneratorCells
+    from models.pretrain_agnet import DEFAULTS, build_generator
+    from search_methods import agnet_search, gmae_search, results
+    from search_methods.oracle import BudgetExhausted, Oracle
+
+    table = three_row_csv(tmp_path / "three.csv")
+    setup = run.load_search_setup("nb201", str(table))
+    bench, space = setup.benchmark, setup.space
+    cells = GeneratorCells(space)
+    config = {**DEFAULTS, "n_types": cells.n_types, "max_nodes": cells.max_nodes}
+    untrained = agnet_search.context_from({"config": config, "state": build_generator(config).state_dict()})
+    monkeypatch.setattr(agnet_search, "prepare", lambda args, bench, space: untrained)  # no pretraining here
+    args, module = run.parse_args(["--method", "agnet", "--table", str(table), "--seeds", "1", "--workers", "1",
+                                   "--quiet", "--out", str(tmp_path / "logs"), "--train-steps", "2"])
+    (log,) = run.run_grid(args, module)
+    assert log["n_queries"] == 3
+    oracle = Oracle(bench, "custom", max_queries=150, to_string=space.to_string)
+    gmae_search._query_initial(space, oracle, np.random.default_rng(0), 16)  # used to loop forever
+    assert oracle.n_queries == 3
+    with pytest.raises(BudgetExhausted):  # and the search loop's mutations then end the run
+        gmae_search.mutated_candidates(space, oracle, np.random.default_rng(0), lambda: int(space.keys()[0]), 4)
+    assert results.read_logs(tmp_path / "logs")[0]["method"] == "agnet"
+
+
+@pytest.mark.parametrize("method, argv, fragment", [
+    ("weaknas", ["--lr", "0"], "--lr must be positive"),
+    ("weaknas", ["--top-decay", "1.5"], "--top-decay in (0, 1)"),
+    ("gmae", ["--tournament", "0"], "--tournament must be >= 1"),
+    ("supervised_rl", ["--gin-layers", "0"], "--gin-hidden and --gin-layers"),
+    ("supervised_bo", ["--gin-hidden", "-1"], "--gin-hidden and --gin-layers"),
+    ("agnet", ["--lr", "nan"], "--lr nan: give a finite number"),
+])
+def test_method_flags_are_checked_before_any_run(tmp_path, capsys, method, argv, fragment):
+    with pytest.raises(SystemExit) as info:
+        run.main(["--method", method, "--datasets", "cifar10", "--seeds", "1", "--workers", "1",
+                  "--out", str(tmp_path), *argv])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and fragment in err and err.count("\n") == 1
+    assert not any(tmp_path.rglob("*.json"))
