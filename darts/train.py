@@ -37,6 +37,7 @@ from darts.data import Augment, BatchLoader, load_dataset
 from darts.genotypes import GENOTYPES, resolve_genotype
 from darts.model import NetworkCIFAR, count_parameters
 from models import checkpoint as ckpt
+from models.device import add_device_argument, resolve_device
 from preprocessing.darts_space import genotype_to_string
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write, atomic_write_json
@@ -172,8 +173,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, recipe: dict) -> Non
     parser.add_argument("--grad-clip", type=float, default=recipe["grad_clip"],
                         help="gradient norm clip, 0 = off (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="torch device (default %(default)s)")
+    add_device_argument(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
     parser.add_argument("--stop-after", type=int, default=None,
                         help="train at most this many epochs in this invocation (rerun to resume)")
@@ -181,7 +181,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, recipe: dict) -> Non
 
 
 def check_training_arguments(args) -> None:
-    """InputError for nonsensical shared flag values; applies ``--threads``."""
+    """InputError for nonsensical shared flag values; applies ``--threads``; resolves ``--device``."""
+    args.device = str(resolve_device(args.device))
     for name in ("epochs", "batch_size", "init_channels", "layers"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")

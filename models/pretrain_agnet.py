@@ -26,6 +26,7 @@ from tqdm import tqdm
 from models.agnet import CellGenerator
 from models import pretrained
 from models.agnet_cells import GeneratorCells
+from models.device import add_device_argument, move, resolve_device
 from models.space_graphs import seeded_keys
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
@@ -106,8 +107,10 @@ def sample_quality(keys: np.ndarray, train_keys: np.ndarray) -> dict:
 
 
 def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: int = 10_000, quiet: bool = False,
-             **overrides) -> dict:
-    """Train (or resume) the generator; write generator.pt and quality.json; return the quality."""
+             device: str = "cpu", **overrides) -> dict:
+    """Train (or resume) the generator on ``device`` (cpu | cuda | auto; the noise and the order are drawn on the
+    CPU, the quality samples are drawn on the CPU); write generator.pt and quality.json; return the quality."""
+    device = resolve_device(device)
     given = {k: v for k, v in overrides.items() if v is not None}
     config = {**DEFAULTS, **spaces.settings(space_name, "agnet"), **given, "space": space_name}
     if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
@@ -122,7 +125,7 @@ def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: 
     checkpoint_file = folder / "checkpoint.pt"
 
     torch.manual_seed(config["seed"])
-    generator = build_generator(config)
+    generator = build_generator(config).to(device)
     optimizer = torch.optim.Adam(generator.parameters(), lr=config["lr"])
     start_epoch, losses = 0, []
     if checkpoint_file.exists():
@@ -148,7 +151,7 @@ def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: 
         total = 0.0
         for batch in order.split(config["batch_size"]):
             z = torch.randn(len(batch), config["noise_dim"], generator=noise_rng)
-            loss = generator.reconstruction(types[batch], adj[batch], n_nodes[batch], z)[0].mean()
+            loss = generator.reconstruction(*move((types[batch], adj[batch], n_nodes[batch], z), device))[0].mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -157,6 +160,7 @@ def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: 
         losses.append(total / len(keys))
         ckpt.save(checkpoint_file, {"config": config, "epoch": epoch + 1, "losses": losses,
                                             "model": generator.state_dict(), "optimizer": optimizer.state_dict()})
+    generator.cpu()
     quality = sample_quality(sample_keys(generator, cells, samples, config["seed"] + 1), keys)
     quality.update(epochs=config["epochs"], final_loss=losses[-1], first_loss=losses[0],
                    train_cells=int(len(keys)), train_time_s=time.perf_counter() - started)
@@ -206,12 +210,13 @@ def main(argv=None) -> None:
                                                         "pretrained/agnet)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
     for name in ("noise_dim", "hidden_dim", "n_layers", "threads"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     torch.set_num_threads(args.threads)
-    pretrain(args.space, args.out, samples=args.samples, quiet=args.quiet, epochs=args.epochs,
+    pretrain(args.space, args.out, samples=args.samples, quiet=args.quiet, device=args.device, epochs=args.epochs,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, train_fraction=args.train_fraction,
              noise_dim=args.noise_dim, hidden_dim=args.hidden_dim, n_layers=args.n_layers, limit=args.limit)
 

@@ -27,6 +27,7 @@ import torch
 from tqdm import tqdm
 
 from models import pretrained
+from models.device import add_device_argument, move, resolve_device
 from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, GMAEEncoder, mask_nodes, pretrain_loss
 from models.space_graphs import pretraining_graphs
 from preprocessing import spaces
@@ -86,11 +87,13 @@ def _rows(graphs, rows):
 def masked_accuracy(model: GMAE, graphs, ratio: float, objective: str, seed: int, chunk: int = 4096) -> dict:
     """Loss and masked-op accuracy on ``graphs`` with a fixed seeded mask (eval mode)."""
     model.eval()
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     loss = accuracy = 0.0
     for start in range(0, len(graphs), chunk):
         adj, ops, mask = _rows(graphs, slice(start, start + chunk))
-        masked = mask_nodes(ops, ratio, generator, mask)
+        masked = mask_nodes(ops, ratio, generator, mask)  # drawn on the CPU: the same masks on every device
+        adj, ops, mask, masked = move((adj, ops, mask, masked), device)
         batch_loss, batch_accuracy = pretrain_loss(model, adj, ops, mask, masked, objective)
         weight = len(adj) / len(graphs)
         loss += float(batch_loss) * weight
@@ -131,8 +134,9 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
              heads: int = 4, encoder: str = "gat", decoder: str = "linear", objective: str = "ce",
              mask_ratio: float | None = None, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
              seed: int = 0, limit: int | None = None, out=None, resume: bool = False, fresh: bool = False,
-             threads: int | None = 1, progress: bool = True, log=print) -> Path:
-    """Pretrain (or resume, or find finished) and return the checkpoint path."""
+             threads: int | None = 1, progress: bool = True, log=print, device: str = "cpu") -> Path:
+    """Pretrain (or resume, or find finished) and return the checkpoint path; ``device``: cpu | cuda | auto."""
+    device = resolve_device(device)
     args = dict(epochs=epochs, layers=layers, dim=dim, heads=heads, encoder=encoder, decoder=decoder,
                 objective=objective, mask_ratio=mask_ratio, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                 seed=seed, limit=limit)
@@ -148,13 +152,13 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
     if threads:
         torch.set_num_threads(threads)
     try:
-        _train(space, args, path, checkpoint, progress, log)
+        _train(space, args, path, checkpoint, progress, log, device)
     finally:
         torch.set_num_threads(previous_threads)
     return path
 
 
-def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, progress: bool, log) -> None:
+def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, progress: bool, log, device) -> None:
     space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
     config = _config(space, args, len(graphs))
     if checkpoint is not None:
@@ -167,7 +171,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
                 f"{checkpoint['metrics']['masked_op_accuracy']:.3f}; nothing to do")
             return
     torch.manual_seed(config["seed"])
-    model = build_model(config)
+    model = build_model(config).to(device)
     order = torch.randperm(len(graphs), generator=torch.Generator().manual_seed(config["seed"]))
     n_held = max(1, round(HELD_OUT_FRACTION * len(graphs)))
     held_out, train = graphs.subset(order[:n_held]), graphs.subset(order[n_held:])
@@ -185,7 +189,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
         log(f"resuming {path} after epoch {start_epoch} of {config['epochs']}")
     log(f"GMAE pretraining on {space.name}: {len(train)} training / {len(held_out)} held-out cells, "
         f"{config['epochs']} epochs, {config['layers']} layers d={config['dim']}, mask {config['mask_ratio']}, "
-        f"{config['encoder']}/{config['decoder']}/{config['objective']}, {torch.get_num_threads()} thread(s) -> {path}")
+        f"{config['encoder']}/{config['decoder']}/{config['objective']}, on {device}, {torch.get_num_threads()} thread(s) -> {path}")
     for epoch in range(start_epoch, config["epochs"]):
         started = time.perf_counter()
         model.train()
@@ -194,7 +198,8 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
                    leave=False)
         for rows in _batches(len(train), config["batch_size"], generator):
             adj, ops, mask = _rows(train, rows)
-            masked = mask_nodes(ops, config["mask_ratio"], generator, mask)
+            masked = mask_nodes(ops, config["mask_ratio"], generator, mask)  # CPU stream on every device
+            adj, ops, mask, masked = move((adj, ops, mask, masked), device)
             loss, _ = pretrain_loss(model, adj, ops, mask, masked, config["objective"])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
@@ -260,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_argument(parser)
     return parser
 
 
@@ -272,7 +278,7 @@ def main(argv=None) -> None:
              encoder=args.encoder, decoder=args.decoder, objective=args.objective, mask_ratio=args.mask_ratio,
              batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
              limit=args.limit, out=args.out, resume=args.resume, fresh=args.fresh, threads=args.threads,
-             progress=not args.quiet)
+             progress=not args.quiet, device=args.device)
 
 
 if __name__ == "__main__":

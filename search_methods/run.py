@@ -27,6 +27,7 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from models.device import add_device_argument, resolve_device
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.spaces import SearchSetup
@@ -114,6 +115,11 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
     parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2; 1 = in-process)")
     parser.add_argument("--overwrite", action="store_true", help="rerun seeds whose log already exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_device_argument(parser, default="cpu",
+                        what="model fitting inside a search (weaknas MLPs, the DNGO networks of arch2vec_bo / "
+                             "supervised_bo, GMAE fine-tuning; other methods always use the CPU)",
+                        note="the device is part of the run's config: CUDA results match the CPU's only within "
+                             "float tolerance, so the deterministic CPU is the default")
     if method_module is not None and hasattr(method_module, "add_arguments"):
         group = parser.add_argument_group(f"{parser.prog} --method flags")
         method_module.add_arguments(group)
@@ -136,6 +142,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
         raise InputError("--queries must be at least 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise InputError("--time-budget must be positive")
+    args.device = str(resolve_device(args.device))  # 'auto' -> what it ran on; cuda without CUDA -> one error line
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
     parse_seeds(args.seeds)

@@ -117,7 +117,8 @@ class WeakNAS:
         self.features = space.onehot() if len(self.keys) <= args.score_pool else None
         self.queried = np.zeros(len(self.keys), dtype=bool)
         self.predictor = MLPPredictor(hidden=tuple(args.hidden), steps=args.train_steps, lr=args.lr,
-                                      n_models=args.ensemble if acquisition == "ei" else 1)
+                                      n_models=args.ensemble if acquisition == "ei" else 1,
+                                      device=getattr(args, "device", "cpu"))
         budget = oracle.max_queries if oracle.max_queries is not None else SCHEDULE_QUERIES
         n_iterations = max(1, math.ceil((min(budget, len(self.keys)) - args.init_samples) / args.batch))
         self.top_n = top_n_schedule(n_iterations, args.top_start, args.top_end, args.top_decay)
