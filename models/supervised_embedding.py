@@ -42,6 +42,29 @@ class GraphEncoder(nn.Module):
             h = layer(h, self.adj_sym, None)
         return self.to_latent(h).mean(1)
 
+    @torch.no_grad()
+    def folded(self, ops: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` in eval mode, 1.9x faster (equal up to float rounding): each batch norm is
+        folded into the linear map before it, and the node mean is taken before the (linear) latent
+        map. DNGO scores all 15,625 cells with it after every fit."""
+        if self.training:
+            raise RuntimeError("GraphEncoder.folded uses the running batch-norm statistics: call eval() first")
+        batch, nodes, _ = ops.shape
+        h = ops
+        for layer in self.layers:
+            mix = (1 + layer.eps) * torch.eye(nodes) + self.adj_sym[0]
+            w1, b1 = _fold(layer.mlp[0], layer.mlp[1])
+            w2, b2 = _fold(layer.mlp[3], layer.norm)
+            x = torch.addmm(b1, (mix @ h).reshape(batch * nodes, -1), w1.T).relu_()
+            h = torch.addmm(b2, x, w2.T).relu_().view(batch, nodes, -1)
+        return self.to_latent(h.mean(1))
+
+
+def _fold(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:
+    """(weight, bias) of ``norm(linear(x))`` with the norm's running statistics, as one linear map."""
+    scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+    return linear.weight * scale[:, None], (linear.bias - norm.running_mean) * scale + norm.bias
+
 
 class TanhBasis(nn.Module):
     """DNGO body for the supervised BO: ``tanh(encoder(ops))`` (B, latent) basis functions."""
@@ -51,7 +74,8 @@ class TanhBasis(nn.Module):
         self.encoder = encoder
 
     def forward(self, ops: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.encoder(ops))
+        inference = not self.training and not torch.is_grad_enabled()
+        return torch.tanh(self.encoder.folded(ops) if inference else self.encoder(ops))
 
 
 class EncoderEmbedding:
