@@ -58,17 +58,20 @@ class DNGO:
             (pybnn: 100 epochs of batches of 10, lr 0.01).
         optimize_hypers: tune the BLR precisions by marginal likelihood (else alpha=1, beta=1000
             on the standardised targets, pybnn's fixed defaults).
+        warm_epochs: 0 = every fit trains a fresh network for ``epochs``; > 0 = only the first fit
+            does, later fits continue the previous network for ``warm_epochs`` (fresh Adam state).
         chunk: rows per forward pass in :meth:`predict`.
     """
 
     def __init__(self, make_network: Callable[[], BasisRegressor], epochs: int = 100, batch_size: int | None = None,
-                 lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 4096):
-        if epochs < 1 or (batch_size is not None and batch_size < 1) or chunk < 1 or lr <= 0:
-            raise InputError("DNGO needs epochs, batch_size and chunk >= 1 and a positive lr")
+                 lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 4096, warm_epochs: int = 0):
+        if epochs < 1 or (batch_size is not None and batch_size < 1) or chunk < 1 or lr <= 0 or warm_epochs < 0:
+            raise InputError("DNGO needs epochs, batch_size and chunk >= 1, warm_epochs >= 0 and a positive lr")
         self.make_network = make_network
         self.epochs, self.batch_size, self.lr = int(epochs), batch_size, float(lr)
         self.optimize_hypers = optimize_hypers
         self.chunk = int(chunk)
+        self.warm_epochs = int(warm_epochs)
         self.network: BasisRegressor | None = None
         self.blr: BayesianLinearRegression | None = None
         self._y_mean, self._y_std = 0.0, 1.0
@@ -81,13 +84,17 @@ class DNGO:
         self._y_std = float(y.std()) if y.std() > 0 else 1.0
         target = torch.as_tensor((y - self._y_mean) / self._y_std, dtype=torch.float32)
         generator = torch.Generator().manual_seed(int(seed))
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(seed))
-            self.network = self.make_network()
+        epochs = self.epochs
+        if self.warm_epochs and self.network is not None:
+            epochs = self.warm_epochs
+        else:
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(int(seed))
+                self.network = self.make_network()
         optimiser = torch.optim.Adam(self.network.parameters(), lr=self.lr, fused=True)
         self.network.train()
         batch = len(y) if self.batch_size is None else min(self.batch_size, len(y))
-        for _ in range(self.epochs):
+        for _ in range(epochs):
             order = torch.randperm(len(y), generator=generator)
             # pybnn drops the last incomplete batch; every point is still seen over the epochs
             for start in range(0, len(y) - batch + 1, batch):

@@ -20,6 +20,7 @@ dataset codes of the meta-training tasks (used for a dataset whose images are no
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -254,6 +255,11 @@ def check_arguments(args) -> None:
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
     check_arguments(args)
+    return meta_train(args)
+
+
+def meta_train(args) -> dict:
+    """Meta-train with parsed and checked ``args``, write the checkpoint to ``args.out``; the metrics."""
     progress = not args.no_progress
     start = time.perf_counter()
     torch.set_num_threads(1)
@@ -289,6 +295,20 @@ def main(argv=None) -> dict:
     print(f"meta-trained on {len(train)} tasks (+{len(valid)} held out) in {seconds:.0f} s -> {args.out}: "
           + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     return metrics
+
+
+def ensure_metad2a_checkpoint(path: Path | str = DEFAULT_CHECKPOINT, quiet: bool = False) -> Path:
+    """The meta-trained MetaD2A checkpoint's path; meta-trains it first (the defaults, the shipped
+    database) when the file is missing. The one place a search looks for this model."""
+    path = Path(path)
+    if not path.exists():
+        print(f"MetaD2A: no meta-trained model at {path}; meta-training it now with the defaults on "
+              f"{DEFAULT_DATABASE.relative_to(REPO_ROOT)} (python -m models.train_metad2a; about 40 s on one core)",
+              file=sys.stderr)
+        args = parser().parse_args(["--out", str(path)] + (["--no-progress"] if quiet else []))
+        check_arguments(args)
+        meta_train(args)
+    return path
 
 
 def load_metad2a(path) -> tuple[dict, ImageFeatureCNN, CellGenerator, MetaPredictor]:

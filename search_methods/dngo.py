@@ -42,6 +42,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dngo-batch", type=int, default=0,
                         help="mini-batch size of the network training; 0 = full batch (default 0; pybnn: 10)")
     parser.add_argument("--dngo-lr", type=float, default=0.01, help="Adam learning rate of the network (default 0.01)")
+    parser.add_argument("--warm-epochs", type=int, default=0,
+                        help="0 = every surrogate fit trains a fresh network for --dngo-epochs; N > 0 = only the "
+                             "first does, later fits continue the previous network for N epochs (default %(default)s)")
     parser.add_argument("--fixed-hypers", action="store_true",
                         help="fixed BLR precisions alpha=1, beta=1000 instead of marginal-likelihood tuning")
 
@@ -75,9 +78,10 @@ def standardize(embeddings: np.ndarray) -> np.ndarray:
 
 
 def check_search_args(args) -> None:
-    if args.init_size < 2 or args.topk < 1 or args.dngo_epochs < 1 or args.dngo_batch < 0 or args.dngo_lr <= 0:
-        raise InputError("--init-size must be at least 2, --topk and --dngo-epochs at least 1, --dngo-batch "
-                         "non-negative (0 = full batch) and --dngo-lr positive")
+    if (args.init_size < 2 or args.topk < 1 or args.dngo_epochs < 1 or args.dngo_batch < 0 or args.dngo_lr <= 0
+            or args.warm_epochs < 0):
+        raise InputError("--init-size must be at least 2, --topk and --dngo-epochs at least 1, --dngo-batch and "
+                         "--warm-epochs non-negative (0 = full batch / no warm start) and --dngo-lr positive")
     parse_hidden(args.dngo_hidden)
 
 
@@ -88,7 +92,7 @@ def make_surrogate(args, body_factory) -> DNGO:
         return BasisRegressor(body, n_basis).to(getattr(args, "device", "cpu"))  # the runner's --device
 
     return DNGO(make_network, epochs=args.dngo_epochs, batch_size=args.dngo_batch or None, lr=args.dngo_lr,
-                optimize_hypers=not args.fixed_hypers)
+                optimize_hypers=not args.fixed_hypers, warm_epochs=args.warm_epochs)
 
 
 def bo_search(space, oracle, rng, args, inputs: torch.Tensor, surrogate: DNGO) -> None:

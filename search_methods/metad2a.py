@@ -66,34 +66,49 @@ def dataset_images(name: str, recipe: CellRecipe, classes: tuple[int, ...], data
     return None, None, None
 
 
+def dataset_code(models: tuple, images: ImageArrays | None, draw: torch.Generator) -> tuple[torch.Tensor, ...]:
+    """(generator posterior mu, logvar, predictor dataset code) of a dataset: from a seeded draw of its
+    images' class feature sets, or -- without images -- the mean over the meta-training tasks."""
+    checkpoint, cnn, generator_model, predictor = models
+    if images is None:
+        return checkpoint["mean_generator_mu"], checkpoint["mean_generator_logvar"], checkpoint["mean_predictor_code"]
+    config = checkpoint["config"]
+    with torch.no_grad():
+        sets = class_feature_sets(cnn, images.images, images.labels, images.num_classes, config["feature_size"])
+        features = sample_class_features(sets, config["images_per_class"], draw)
+        mu, logvar = generator_model.posterior(features)
+        return mu, logvar, predictor.dataset_encoder(features)
+
+
+@torch.no_grad()
+def generate_ranked(models: tuple, codes: tuple[torch.Tensor, ...], candidates: int, draw: torch.Generator,
+                    temperature: float) -> tuple[np.ndarray, np.ndarray, int]:
+    """Generate ``candidates`` cells for a dataset's ``codes`` (:func:`dataset_code`), rank the distinct
+    ones by the meta-predictor: (official indices best first, their predicted scores, cells generated)."""
+    checkpoint, _, generator_model, predictor = models
+    mu, logvar, code = codes
+    ops = generator_model.generate(mu, logvar, candidates, draw, temperature)
+    keys = np.array([index_of_ops(row) for row in ops.tolist()])
+    unique_keys, first = np.unique(keys, return_index=True)
+    standardised = predictor.predict_from_code(code, ops[torch.as_tensor(first)]).numpy()
+    scores = checkpoint["target_mean"] + checkpoint["target_std"] * standardised
+    order = np.argsort(-scores, kind="stable")
+    return unique_keys[order], scores[order], len(keys)
+
+
 def search(models: tuple, name: str, images: ImageArrays | None, candidates: int, top: int, seed: int,
            temperature: float) -> dict:
     """Generate ``candidates`` cells, rank the distinct ones; ``models`` = :func:`load_metad2a`'s result."""
-    checkpoint, cnn, generator_model, predictor = models
-    config = checkpoint["config"]
+    checkpoint = models[0]
     start = time.perf_counter()
     draw = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        if images is not None:
-            sets = class_feature_sets(cnn, images.images, images.labels, images.num_classes, config["feature_size"])
-            features = sample_class_features(sets, config["images_per_class"], draw)
-            mu, logvar = generator_model.posterior(features)
-            code = predictor.dataset_encoder(features)
-        else:
-            mu, logvar = checkpoint["mean_generator_mu"], checkpoint["mean_generator_logvar"]
-            code = checkpoint["mean_predictor_code"]
-        ops = generator_model.generate(mu, logvar, candidates, draw, temperature)
-        keys = np.array([index_of_ops(row) for row in ops.tolist()])
-        unique_keys, first = np.unique(keys, return_index=True)
-        standardised = predictor.predict_from_code(code, ops[torch.as_tensor(first)]).numpy()
-    scores = checkpoint["target_mean"] + checkpoint["target_std"] * standardised
-    order = np.argsort(-scores, kind="stable")
+    codes = dataset_code(models, images, draw)
+    ranked_keys, ranked_scores, n_valid = generate_ranked(models, codes, candidates, draw, temperature)
     unit = "within-dataset rank (0 worst, 1 best)" if checkpoint["target"] == "rank" else "accuracy (fraction)"
-    ranked_keys, ranked_scores = unique_keys[order], scores[order]
     seconds = time.perf_counter() - start
     return {"dataset": name, "dataset_code_from": "images" if images is not None else "mean of meta-training tasks",
             "predicted_unit": unit, "search_seconds": seconds, "candidates": candidates,
-            "valid_cells": int(len(keys)), "unique_cells": int(len(unique_keys)),
+            "valid_cells": n_valid, "unique_cells": int(len(ranked_keys)),
             "top": [{"rank": r + 1, "arch_index": int(k), "arch": string_of_index(int(k)),
                      "predicted": float(s)} for r, (k, s) in enumerate(zip(ranked_keys[:top],
                                                                                        ranked_scores[:top]))]}

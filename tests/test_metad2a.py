@@ -179,3 +179,55 @@ def test_meta_test_uses_cifar_images_from_an_official_format_archive(micro, tmp_
                           str(tmp_path / "cifar-10-python.tar.gz"), "--candidates", "20", "--top", "3",
                           "--out", str(tmp_path / "c10.json"), "--no-progress"])
     assert result["dataset_code_from"] == "images" and "top1_table_test_acc" in result
+
+
+def runner_grid(tmp_path, checkpoint, monkeypatch, *extra):
+    import search_methods.metad2a_search as method
+    from search_methods import run
+
+    monkeypatch.setattr(method, "ensure_metad2a_checkpoint", lambda: checkpoint)
+    args, module = run.parse_args(["--method", "metad2a", "--seeds", "2", "--queries", "40", "--workers", "1",
+                                   "--datasets", "cifar10", "--out", str(tmp_path), "--quiet", *extra])
+    return run.run_grid(args, module), args
+
+
+def test_runner_queries_the_generated_cells_in_the_predictors_order_then_spends_the_budget(micro, tmp_path,
+                                                                                          monkeypatch):
+    from search_methods.metad2a import dataset_code, generate_ranked
+    from search_methods.metad2a_search import _models
+
+    checkpoint = micro[3]
+    logs, args = runner_grid(tmp_path / "a", checkpoint, monkeypatch)
+    again, _ = runner_grid(tmp_path / "b", checkpoint, monkeypatch)
+    models = _models(str(checkpoint))
+    for log, repeat in zip(logs, again):
+        archs = [t["arch"] for t in log["trajectory"]]
+        assert len(archs) == len(set(archs)) == 40 == log["n_queries"]
+        assert archs == [t["arch"] for t in repeat["trajectory"]]  # same seed, same run
+        draw = torch.Generator().manual_seed(int(np.random.default_rng(log["seed"]).integers(2 ** 31)))
+        ranked, scores, _ = generate_ranked(models, dataset_code(models, None, draw), args.candidates, draw,
+                                            args.temperature)
+        assert np.all(np.diff(scores) <= 0)
+        first_round = [string_of_index(int(k)) for k in ranked[:40]]
+        assert archs[:len(first_round)] == first_round
+        assert len(first_round) > 10  # the check above covers a real ranking
+    # argmax decoding yields one cell: the rest of the budget follows the predictor over the space
+    greedy, _ = runner_grid(tmp_path / "c", checkpoint, monkeypatch, "--temperature", "0")
+    assert all(log["n_queries"] == 40 and len({t["arch"] for t in log["trajectory"]}) == 40 for log in greedy)
+
+
+def test_runner_meta_trains_a_missing_checkpoint_once(tmp_path, monkeypatch):
+    import models.train_metad2a as training
+
+    calls = []
+    monkeypatch.setattr(training, "meta_train", lambda args: calls.append(args.out) or args.out.write_bytes(b"x"))
+    path = tmp_path / "sub" / "metad2a.pt"
+    path.parent.mkdir()
+    assert training.ensure_metad2a_checkpoint(path, quiet=True) == path
+    assert training.ensure_metad2a_checkpoint(path, quiet=True) == path
+    assert calls == [path]
+
+
+def test_runner_rejects_bad_flags(micro, tmp_path, monkeypatch):
+    with pytest.raises(InputError, match="--candidates"):
+        runner_grid(tmp_path, micro[3], monkeypatch, "--candidates", "0")

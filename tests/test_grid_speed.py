@@ -1,0 +1,51 @@
+"""The speed paths of the slow grids compute what the plain paths compute."""
+import numpy as np
+import pytest
+import torch
+
+from models.dngo import DNGO, BasisRegressor, tanh_mlp
+from models.supervised_embedding import GraphEncoder, TanhBasis
+
+
+@pytest.mark.parametrize("space_name", ["nb201", "nb101"])  # one shared wiring / padded cells of many wirings
+def test_folded_gin_equals_the_eval_forward_with_trained_batch_norms(space_name):
+    from preprocessing import spaces
+
+    space = spaces.full_space(space_name)
+    torch.manual_seed(0)
+    encoder = GraphEncoder(space.n_nodes, len(space.node_types), hidden=16, latent=8, n_layers=3)
+    adj, ops = space.graphs(space.sample(np.random.default_rng(0), size=400))
+    cells = torch.cat([torch.as_tensor(adj), torch.as_tensor(ops)], dim=-1)
+    with torch.no_grad():
+        encoder.layers[0].eps.fill_(0.3)
+        for _ in range(3):  # move the running statistics away from their initial values
+            encoder(cells)
+    with pytest.raises(RuntimeError, match="eval"):
+        encoder.folded(cells)
+    encoder.eval()
+    with torch.no_grad():
+        assert torch.allclose(encoder.folded(cells), encoder(cells), atol=1e-5)
+        basis = TanhBasis(encoder).eval()
+        assert torch.allclose(basis(cells), torch.tanh(encoder(cells)), atol=1e-5)
+
+
+def test_dngo_warm_start_continues_the_previous_network():
+    built = []
+
+    def make_network():
+        built.append(BasisRegressor(tanh_mlp(3, (8,)), 8))
+        return built[-1]
+
+    rng = np.random.default_rng(0)
+    x, y = torch.as_tensor(rng.normal(size=(40, 3)), dtype=torch.float32), rng.normal(size=40)
+    cold = DNGO(make_network, epochs=5)
+    cold.fit(x[:20], y[:20], seed=0).fit(x, y, seed=1)
+    assert len(built) == 2  # from scratch: a fresh network per fit
+    warm = DNGO(make_network, epochs=5, warm_epochs=2)
+    warm.fit(x[:20], y[:20], seed=0)
+    before = {k: v.clone() for k, v in warm.network.state_dict().items()}
+    warm.fit(x, y, seed=1)
+    assert len(built) == 3 and warm.network is built[2]
+    assert any(not torch.equal(before[k], v) for k, v in warm.network.state_dict().items())
+    mean, std = warm.predict(x)
+    assert mean.shape == (40,) and np.all(std > 0)
