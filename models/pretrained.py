@@ -44,6 +44,7 @@ ENTRIES = {
     "gmae-nb101": ("gmae/nb101/gat-linear-ce-m0.75.pt", "gmae", "nb101", "python -m models.pretrain_gmae --space nb101 --quiet"),
     "agnet-nb201": ("agnet/nb201/generator.pt", "agnet", "nb201", "python -m models.pretrain_agnet --space nb201 --quiet"),
     "agnet-nb101": ("agnet/nb101/generator.pt", "agnet", "nb101", "python -m models.pretrain_agnet --space nb101 --quiet"),
+    "metad2a-nb201": ("metad2a/metad2a.pt", "metad2a", "nb201", "python -m models.train_metad2a --no-progress"),
 }
 
 
@@ -57,9 +58,11 @@ def file_digest(path) -> str:
 
 
 def weights_digest(path) -> str:
-    """sha256 over every tensor of the file's state dicts (name, dtype, shape, bytes), in sorted key order."""
+    """sha256 over every tensor of the file's state dicts (every dict of tensors but the optimizer's: name, dtype,
+    shape, bytes), in sorted key order."""
     data = torch.load(path, map_location="cpu", weights_only=True)
-    states = {name: data[name] for name in ("model", "state") if isinstance(data.get(name), dict)}
+    states = {name: value for name, value in data.items() if name != "optimizer" and isinstance(value, dict) and value
+              and all(isinstance(t, torch.Tensor) for t in value.values())}
     if not states:
         raise InputError(f"{path} holds no model state dict")
     digest = hashlib.sha256()

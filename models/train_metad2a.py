@@ -30,6 +30,7 @@ from scipy.stats import pearsonr, rankdata
 from tqdm import tqdm
 
 from models.device import add_device_argument, move, resolve_device
+from models import pretrained
 from models.metad2a import (CellGenerator, ImageFeatureCNN, MetaPredictor, class_feature_sets, feature_input,
                             sample_class_features)
 from preprocessing.errors import InputError, cli_entry
@@ -39,7 +40,10 @@ from preprocessing.metad2a_database import (DEFAULT_OUT as DEFAULT_DATABASE, cla
 from preprocessing.nasbench201 import official_op_codes
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CHECKPOINT = REPO_ROOT / "pretrained" / "metad2a" / "metad2a.pt"
+def default_checkpoint() -> Path:
+    return pretrained.root() / "metad2a" / "metad2a.pt"
+
+
 FORMAT = "metad2a-v1"
 
 
@@ -211,7 +215,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--database", type=Path, default=DEFAULT_DATABASE, help="meta-database table (.csv.gz)")
     p.add_argument("--data", default=None, help="location of the database's source dataset (default: the "
                    "Debian Fashion-MNIST folder; required when the source is CIFAR)")
-    p.add_argument("--out", type=Path, default=DEFAULT_CHECKPOINT, help="checkpoint to write")
+    p.add_argument("--out", type=Path, default=None, help="checkpoint to write (default pretrained/metad2a/metad2a.pt)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random choice")
     p.add_argument("--feature-size", type=int, default=12, help="side of the feature CNN's grayscale input")
     p.add_argument("--feature-dim", type=int, default=32, help="image feature size")
@@ -254,6 +258,7 @@ def check_arguments(args) -> None:
 @cli_entry
 def main(argv=None) -> dict:
     args = parser().parse_args(argv)
+    args.out = args.out if args.out is not None else default_checkpoint()
     check_arguments(args)
     return meta_train(args)
 
@@ -297,10 +302,10 @@ def meta_train(args) -> dict:
     return metrics
 
 
-def ensure_metad2a_checkpoint(path: Path | str = DEFAULT_CHECKPOINT, quiet: bool = False) -> Path:
+def ensure_metad2a_checkpoint(path: Path | str | None = None, quiet: bool = False) -> Path:
     """The meta-trained MetaD2A checkpoint's path; meta-trains it first (the defaults, the shipped
     database) when the file is missing. The one place a search looks for this model."""
-    path = Path(path)
+    path = Path(path) if path is not None else default_checkpoint()
     if not path.exists():
         print(f"MetaD2A: no meta-trained model at {path}; meta-training it now with the defaults on "
               f"{DEFAULT_DATABASE.relative_to(REPO_ROOT)} (python -m models.train_metad2a; about 40 s on one core)",

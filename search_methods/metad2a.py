@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from darts.data import ImageArrays, load_cifar, load_digits
 from models.metad2a import class_feature_sets, sample_class_features
-from models.train_metad2a import DEFAULT_CHECKPOINT, load_metad2a
+from models.train_metad2a import default_checkpoint, load_metad2a
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write_json
 from preprocessing.metad2a_database import (CellRecipe, class_subset, run_jobs, source_images, task_data,
@@ -159,7 +159,8 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--dataset", required=True, help=f"meta-test dataset: {', '.join(DATASETS)}")
-    p.add_argument("--checkpoint", type=Path, default=DEFAULT_CHECKPOINT, help="meta-trained MetaD2A checkpoint")
+    p.add_argument("--checkpoint", type=Path, default=None,
+                   help="meta-trained MetaD2A checkpoint (default pretrained/metad2a/metad2a.pt)")
     p.add_argument("--data", default=None, help="CIFAR: the official python archive (or its folder) for the "
                    "dataset code; Fashion-MNIST: the IDX folder (default: the Debian package's)")
     p.add_argument("--classes", default="6,7,8,9", help="fmnist_heldout: the Fashion-MNIST classes of the task")
@@ -198,7 +199,7 @@ def main(argv=None) -> dict:
     classes = _check(args)
     torch.set_num_threads(1)
     load_start = time.perf_counter()
-    models = load_metad2a(args.checkpoint)
+    models = load_metad2a(args.checkpoint if args.checkpoint is not None else default_checkpoint())
     load_seconds, checkpoint = time.perf_counter() - load_start, models[0]
     data_path = args.data if args.dataset == "fmnist_heldout" else None
     recipe = CellRecipe(data_path=data_path, **checkpoint["recipe"])
