@@ -19,4 +19,5 @@ METHODS = {
     "agnet_xgb": "search_methods.agnet_xgb",
     "gmae": "search_methods.gmae_search",
     "gmae_evo": "search_methods.gmae_search",
+    "table_bo": "search_methods.table_bo",
 }
