@@ -55,6 +55,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--local-top", type=int, default=1,
                         help="local phase: query the best-scored unqueried neighbour of the best LOCAL_TOP "
                              "answers while there is one; 0 = no local phase (default 1)")
+    parser.add_argument("--local-max", type=int, default=0,
+                        help="local phase: leave an answer's neighbourhood once this many of its neighbours "
+                             "are queried; 0 = all of them (default 0)")
     parser.add_argument("--score-pool", type=int, default=100_000,
                         help="global phase: score every unqueried cell when there are at most this many, "
                              "else a uniform sample of this many (default 100000)")
@@ -64,8 +67,8 @@ def check_args(args) -> None:
     for name in ("init_samples", "batch", "score_pool"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
-    if args.local_top < 0:
-        raise InputError("--local-top must be 0 (no local phase) or more")
+    if args.local_top < 0 or args.local_max < 0:
+        raise InputError("--local-top and --local-max must be 0 or more")
     if args.theta <= 0 or args.noise <= 0:
         raise InputError("--theta and --noise must be positive")
     if args.kappa < 0:
@@ -175,8 +178,11 @@ class TableBO:
         if self.args.local_top == 0:
             return np.zeros(0, dtype=np.int64)
         keys, values = self.oracle.history()
-        best = keys[np.argsort(-values, kind="stable")[:self.args.local_top]]
-        near = np.unique(self.positions(np.concatenate([self.space.neighbours(int(k)) for k in best])))
+        near = [self.positions(self.space.neighbours(int(k)))
+                for k in keys[np.argsort(-values, kind="stable")[:self.args.local_top]]]
+        if self.args.local_max:
+            near = [n for n in near if self.queried[n].sum() < self.args.local_max]
+        near = np.unique(np.concatenate(near)) if near else np.zeros(0, dtype=np.int64)
         return near[~self.queried[near]]
 
     def global_candidates(self) -> np.ndarray:
