@@ -93,19 +93,20 @@ class IncrementalGP:
     then O(n N). Targets are passed at :meth:`posterior` time, so they may be re-transformed freely.
     """
 
-    def __init__(self, features: np.ndarray, theta: float, noise: float, capacity: int = 64):
+    def __init__(self, features: np.ndarray, theta: float, noise: float, capacity: int = 64, with_std: bool = True):
         self.features = np.asarray(features, dtype=np.float64)
         self.sq_norms = (self.features ** 2).sum(1)
-        self.theta, self.noise = float(theta), float(noise)
+        self.theta, self.noise, self.with_std = float(theta), float(noise), with_std
         self.positions: list[int] = []
         self.k_cells = np.empty((capacity, len(self.features)))  # row i: k(x_i, every cell)
-        self.v_cells = np.empty_like(self.k_cells)  # rows of L^-1 K(observed, cells), for the std
+        # Rows of L^-1 K(observed, cells), for the std; half the cost of a step, so only kept when asked for.
+        self.v_cells = np.empty_like(self.k_cells) if with_std else None
         self.chol = np.zeros((capacity, capacity))
 
     def _grow(self) -> None:
         """Double the capacity (amortised O(1) per observation; a run's budget need not be known)."""
         n = len(self.positions)
-        for name in ("k_cells", "v_cells"):
+        for name in ("k_cells", "v_cells") if self.with_std else ("k_cells",):
             old = getattr(self, name)
             setattr(self, name, np.concatenate([old, np.empty_like(old)]))
         chol = np.zeros((2 * n, 2 * n))
@@ -126,7 +127,8 @@ class IncrementalGP:
         diag = np.sqrt(max(1.0 + self.noise - l_row @ l_row, 1e-12))
         self.chol[n, :n], self.chol[n, n] = l_row, diag
         self.k_cells[n] = row
-        self.v_cells[n] = (row - l_row @ self.v_cells[:n]) / diag
+        if self.with_std:
+            self.v_cells[n] = (row - l_row @ self.v_cells[:n]) / diag
         self.positions.append(int(position))
 
     def posterior(self, targets: np.ndarray, with_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -137,6 +139,8 @@ class IncrementalGP:
         mean = weights @ self.k_cells[:n]
         if not with_std:
             return mean, None
+        if not self.with_std:
+            raise InputError("this GP was built without the std (with_std=False)")
         var = 1.0 - np.einsum("ij,ij->j", self.v_cells[:n], self.v_cells[:n])
         return mean, np.sqrt(np.maximum(var, 1e-12))
 
@@ -151,7 +155,8 @@ class TableBO:
         self._sorter = np.argsort(self.keys)
         self.queried = np.zeros(len(self.keys), dtype=bool)
         budget = oracle.max_queries if oracle.max_queries is not None else 64
-        self.gp = IncrementalGP(space.onehot(), args.theta, args.noise, capacity=max(1, min(budget, len(self.keys))))
+        self.gp = IncrementalGP(space.onehot(), args.theta, args.noise, capacity=max(1, min(budget, len(self.keys))),
+                                with_std=args.acquisition != "mean")
 
     def positions(self, keys) -> np.ndarray:
         return self._sorter[np.searchsorted(self.keys, keys, sorter=self._sorter)]
