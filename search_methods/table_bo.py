@@ -40,9 +40,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--init-samples", type=int, default=10,
                         help="random cells queried before the first fit (default 10)")
     parser.add_argument("--batch", type=int, default=1, help="cells queried per refit (default 1)")
-    parser.add_argument("--theta", type=float, default=0.5,
+    parser.add_argument("--theta", type=float, default=0.3,
                         help="kernel inverse length scale: k = exp(-theta * |x - x'|^2 / 2); on NB201 "
-                             "exp(-theta * differing edges) (default 0.5)")
+                             "exp(-theta * differing edges) (default 0.3)")
     parser.add_argument("--noise", type=float, default=1e-3,
                         help="GP noise variance, in units of the (unit-variance) targets (default 1e-3)")
     parser.add_argument("--targets", choices=TARGETS, default="rank",
@@ -52,12 +52,12 @@ def add_arguments(parser) -> None:
                         help="score of a cell: posterior mean (default), ei (expected improvement over "
                              "the best answer) or ucb (mean + kappa * std)")
     parser.add_argument("--kappa", type=float, default=1.0, help="ucb: weight of the posterior std (default 1)")
-    parser.add_argument("--local-top", type=int, default=1,
+    parser.add_argument("--local-top", type=int, default=2,
                         help="local phase: query the best-scored unqueried neighbour of the best LOCAL_TOP "
-                             "answers while there is one; 0 = no local phase (default 1)")
-    parser.add_argument("--local-max", type=int, default=0,
+                             "answers while there is one; 0 = no local phase (default 2)")
+    parser.add_argument("--local-max", type=int, default=12,
                         help="local phase: leave an answer's neighbourhood once this many of its neighbours "
-                             "are queried; 0 = all of them (default 0)")
+                             "are queried; 0 = all of them (default 12, half of an NB201 cell's 24)")
     parser.add_argument("--score-pool", type=int, default=100_000,
                         help="global phase: score every unqueried cell when there are at most this many, "
                              "else a uniform sample of this many (default 100000)")
