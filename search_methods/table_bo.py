@@ -154,6 +154,7 @@ class TableBO:
         self.keys = np.asarray(space.keys())
         self._sorter = np.argsort(self.keys)
         self.queried = np.zeros(len(self.keys), dtype=bool)
+        self._neighbours: dict[int, np.ndarray] = {}  # NB101's neighbours() hashes graphs: ask once per cell
         budget = oracle.max_queries if oracle.max_queries is not None else 64
         self.gp = IncrementalGP(space.onehot(), args.theta, args.noise, capacity=max(1, min(budget, len(self.keys))),
                                 with_std=args.acquisition != "mean")
@@ -178,13 +179,17 @@ class TableBO:
             return mean + self.args.kappa * std
         return mean
 
+    def neighbour_positions(self, key: int) -> np.ndarray:
+        if key not in self._neighbours:
+            self._neighbours[key] = self.positions(self.space.neighbours(key))
+        return self._neighbours[key]
+
     def local_candidates(self) -> np.ndarray:
         """Unqueried neighbours of the best ``--local-top`` answers (positions)."""
         if self.args.local_top == 0:
             return np.zeros(0, dtype=np.int64)
         keys, values = self.oracle.history()
-        near = [self.positions(self.space.neighbours(int(k)))
-                for k in keys[np.argsort(-values, kind="stable")[:self.args.local_top]]]
+        near = [self.neighbour_positions(int(k)) for k in keys[np.argsort(-values, kind="stable")[:self.args.local_top]]]
         if self.args.local_max:
             near = [n for n in near if self.queried[n].sum() < self.args.local_max]
         near = np.unique(np.concatenate(near)) if near else np.zeros(0, dtype=np.int64)
