@@ -20,4 +20,5 @@ METHODS = {
     "gmae": "search_methods.gmae_search",
     "gmae_evo": "search_methods.gmae_search",
     "metad2a": "search_methods.metad2a_search",
+    "table_bo": "search_methods.table_bo",
 }

@@ -1,0 +1,223 @@
+"""Table BO: a Gaussian-process predictor that scores every cell each query, plus local exploitation.
+
+Built for queries-to-optimum (how soon the best cell is queried), from parts of the project's methods:
+
+* WeakNAS's loop: refit the predictor on every answer so far and score the *whole* table (all
+  unqueried cells) each iteration; but one query per refit (``--batch 1``), because every answer
+  changes where the optimum probably is.
+* arch2vec-BO / GMAE-NAS's Bayesian head, exact instead of on a learned feature layer: a GP with a
+  squared-exponential kernel on the flat encoding, ``k(x, x') = exp(-theta * |x - x'|^2 / 2)``.
+  On NB201's one-hot encoding ``|x - x'|^2 / 2`` is the number of differing edges, so the kernel
+  is a weighted sum of interactions of every order between edge ops. Fixed hyperparameters
+  (``--theta``, ``--noise``): no per-step optimisation, so the Cholesky factor grows by one row
+  per query (O(n N) per step for n answers and N cells).
+* GMAE-NAS's point that only the ranking matters: the GP is fitted to the rank-normal scores of the
+  answers (``--targets rank``), so the many near-zero cells do not dominate the fit.
+* A local phase (as in local search / NPENAS's mutations): while the ``--local-top`` best answered
+  cells have unqueried neighbours (one-op edits), the next query is the best-scored of those;
+  only then does the search jump to the best-scored cell anywhere. Near the top, differences
+  between cells are smaller than any predictor's error, so the neighbourhood is where the
+  optimum is found.
+
+Acquisition (``--acquisition``): posterior mean (``mean``), expected improvement over the best
+answer (``ei``) or an upper confidence bound ``mean + kappa * std`` (``ucb``).
+"""
+from __future__ import annotations
+
+import numpy as np
+from scipy.linalg import solve_triangular
+from scipy.stats import norm
+
+from preprocessing.errors import InputError
+from search_methods.weaknas import expected_improvement
+
+DESCRIPTION = "Table BO: GP on the flat encoding scoring every cell per query, rank targets, local phase"
+ACQUISITIONS = ("mean", "ei", "ucb")
+TARGETS = ("rank", "standard")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--init-samples", type=int, default=10,
+                        help="random cells queried before the first fit (default 10)")
+    parser.add_argument("--batch", type=int, default=1, help="cells queried per refit (default 1)")
+    parser.add_argument("--theta", type=float, default=0.3,
+                        help="kernel inverse length scale: k = exp(-theta * |x - x'|^2 / 2); on NB201 "
+                             "exp(-theta * differing edges) (default 0.3)")
+    parser.add_argument("--noise", type=float, default=1e-3,
+                        help="GP noise variance, in units of the (unit-variance) targets (default 1e-3)")
+    parser.add_argument("--targets", choices=TARGETS, default="rank",
+                        help="what the GP fits: rank = normal scores of the answers' ranks (default); "
+                             "standard = standardised accuracies")
+    parser.add_argument("--acquisition", choices=ACQUISITIONS, default="mean",
+                        help="score of a cell: posterior mean (default), ei (expected improvement over "
+                             "the best answer) or ucb (mean + kappa * std)")
+    parser.add_argument("--kappa", type=float, default=1.0, help="ucb: weight of the posterior std (default 1)")
+    parser.add_argument("--local-top", type=int, default=2,
+                        help="local phase: query the best-scored unqueried neighbour of the best LOCAL_TOP "
+                             "answers while there is one; 0 = no local phase (default 2)")
+    parser.add_argument("--local-max", type=int, default=12,
+                        help="local phase: leave an answer's neighbourhood once this many of its neighbours "
+                             "are queried; 0 = all of them (default 12, half of an NB201 cell's 24)")
+    parser.add_argument("--score-pool", type=int, default=100_000,
+                        help="global phase: score every unqueried cell when there are at most this many, "
+                             "else a uniform sample of this many (default 100000)")
+
+
+def check_args(args) -> None:
+    for name in ("init_samples", "batch", "score_pool"):
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.local_top < 0 or args.local_max < 0:
+        raise InputError("--local-top and --local-max must be 0 or more")
+    if args.theta <= 0 or args.noise <= 0:
+        raise InputError("--theta and --noise must be positive")
+    if args.kappa < 0:
+        raise InputError("--kappa must not be negative")
+
+
+def prepare(args, benchmark, space) -> None:
+    check_args(args)  # bad flags fail once in the parent, before any worker starts
+
+
+def rank_scores(y: np.ndarray) -> np.ndarray:
+    """Normal scores of the ranks of ``y`` (ties broken by order): a monotone, outlier-free target."""
+    ranks = np.argsort(np.argsort(y, kind="stable"), kind="stable")
+    return norm.ppf((ranks + 0.5) / len(y))
+
+
+class IncrementalGP:
+    """GP with fixed hyperparameters over a fixed finite set of cells, one observation at a time.
+
+    ``features`` (N, d) are all cells (rows = positions); :meth:`add` appends an observed position
+    and extends the Cholesky factor L of K + noise I by one row; the posterior over all N cells is
+    then O(n N). Targets are passed at :meth:`posterior` time, so they may be re-transformed freely.
+    """
+
+    def __init__(self, features: np.ndarray, theta: float, noise: float, capacity: int = 64, with_std: bool = True):
+        self.features = np.asarray(features, dtype=np.float64)
+        self.sq_norms = (self.features ** 2).sum(1)
+        self.theta, self.noise, self.with_std = float(theta), float(noise), with_std
+        self.positions: list[int] = []
+        self.k_cells = np.empty((capacity, len(self.features)))  # row i: k(x_i, every cell)
+        # Rows of L^-1 K(observed, cells), for the std; half the cost of a step, so only kept when asked for.
+        self.v_cells = np.empty_like(self.k_cells) if with_std else None
+        self.chol = np.zeros((capacity, capacity))
+
+    def _grow(self) -> None:
+        """Double the capacity (amortised O(1) per observation; a run's budget need not be known)."""
+        n = len(self.positions)
+        for name in ("k_cells", "v_cells") if self.with_std else ("k_cells",):
+            old = getattr(self, name)
+            setattr(self, name, np.concatenate([old, np.empty_like(old)]))
+        chol = np.zeros((2 * n, 2 * n))
+        chol[:n, :n] = self.chol
+        self.chol = chol
+
+    def _kernel_row(self, position: int) -> np.ndarray:
+        sq = self.sq_norms + self.sq_norms[position] - 2.0 * self.features @ self.features[position]
+        return np.exp(-0.5 * self.theta * np.maximum(sq, 0.0))
+
+    def add(self, position: int) -> None:
+        n = len(self.positions)
+        if n == len(self.chol):
+            self._grow()
+        row = self._kernel_row(position)
+        cross = row[self.positions]  # k(x_new, observed)
+        l_row = solve_triangular(self.chol[:n, :n], cross, lower=True) if n else np.zeros(0)
+        diag = np.sqrt(max(1.0 + self.noise - l_row @ l_row, 1e-12))
+        self.chol[n, :n], self.chol[n, n] = l_row, diag
+        self.k_cells[n] = row
+        if self.with_std:
+            self.v_cells[n] = (row - l_row @ self.v_cells[:n]) / diag
+        self.positions.append(int(position))
+
+    def posterior(self, targets: np.ndarray, with_std: bool) -> tuple[np.ndarray, np.ndarray | None]:
+        """(mean (N,), std (N,) or None) at every cell given the observed targets (in add order)."""
+        n = len(self.positions)
+        chol = self.chol[:n, :n]
+        weights = solve_triangular(chol.T, solve_triangular(chol, targets, lower=True), lower=False)
+        mean = weights @ self.k_cells[:n]
+        if not with_std:
+            return mean, None
+        if not self.with_std:
+            raise InputError("this GP was built without the std (with_std=False)")
+        var = 1.0 - np.einsum("ij,ij->j", self.v_cells[:n], self.v_cells[:n])
+        return mean, np.sqrt(np.maximum(var, 1e-12))
+
+
+class TableBO:
+    """One run over a generic space (``keys()``, ``onehot()``, ``neighbours(key)``) and oracle."""
+
+    def __init__(self, space, oracle, rng: np.random.Generator, args):
+        check_args(args)
+        self.space, self.oracle, self.rng, self.args = space, oracle, rng, args
+        self.keys = np.asarray(space.keys())
+        self._sorter = np.argsort(self.keys)
+        self.queried = np.zeros(len(self.keys), dtype=bool)
+        self._neighbours: dict[int, np.ndarray] = {}  # NB101's neighbours() hashes graphs: ask once per cell
+        budget = oracle.max_queries if oracle.max_queries is not None else 64
+        self.gp = IncrementalGP(space.onehot(), args.theta, args.noise, capacity=max(1, min(budget, len(self.keys))),
+                                with_std=args.acquisition != "mean")
+
+    def positions(self, keys) -> np.ndarray:
+        return self._sorter[np.searchsorted(self.keys, keys, sorter=self._sorter)]
+
+    def query(self, position: int) -> None:
+        """Pay for one cell (BudgetExhausted propagates) and add its answer to the GP."""
+        self.oracle.query(self.keys[position])
+        self.queried[position] = True
+        self.gp.add(position)
+
+    def scores(self) -> np.ndarray:
+        _, values = self.oracle.history()
+        targets = rank_scores(values) if self.args.targets == "rank" else (values - values.mean()) / (values.std() or 1.0)
+        acquisition = self.args.acquisition
+        mean, std = self.gp.posterior(targets, with_std=acquisition != "mean")
+        if acquisition == "ei":
+            return expected_improvement(mean, std, best=float(targets.max()))
+        if acquisition == "ucb":
+            return mean + self.args.kappa * std
+        return mean
+
+    def neighbour_positions(self, key: int) -> np.ndarray:
+        if key not in self._neighbours:
+            self._neighbours[key] = self.positions(self.space.neighbours(key))
+        return self._neighbours[key]
+
+    def local_candidates(self) -> np.ndarray:
+        """Unqueried neighbours of the best ``--local-top`` answers (positions)."""
+        if self.args.local_top == 0:
+            return np.zeros(0, dtype=np.int64)
+        keys, values = self.oracle.history()
+        near = [self.neighbour_positions(int(k)) for k in keys[np.argsort(-values, kind="stable")[:self.args.local_top]]]
+        if self.args.local_max:
+            near = [n for n in near if self.queried[n].sum() < self.args.local_max]
+        near = np.unique(np.concatenate(near)) if near else np.zeros(0, dtype=np.int64)
+        return near[~self.queried[near]]
+
+    def global_candidates(self) -> np.ndarray:
+        unqueried = np.flatnonzero(~self.queried)
+        if len(unqueried) > self.args.score_pool:
+            unqueried = np.sort(self.rng.choice(unqueried, size=self.args.score_pool, replace=False))
+        return unqueried
+
+    def next_batch(self) -> np.ndarray:
+        score = self.scores()
+        local = self.local_candidates()
+        pool = local if len(local) else self.global_candidates()
+        return pool[np.argsort(-score[pool], kind="stable")[:self.args.batch]]
+
+    def run(self) -> None:
+        n_init = min(self.args.init_samples, len(self.keys))
+        for position in self.rng.choice(len(self.keys), size=n_init, replace=False):
+            self.query(int(position))
+        while not self.queried.all() and not self.oracle.exhausted:
+            for position in self.next_batch():
+                self.query(int(position))
+
+
+def search(space, oracle, rng, args, context) -> TableBO:
+    """The ``table_bo`` entry point of the protocol runner."""
+    bo = TableBO(space, oracle, rng, args)
+    bo.run()
+    return bo
