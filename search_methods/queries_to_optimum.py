@@ -9,7 +9,8 @@ of highest seed-mean validation accuracy on that dataset -- has been queried. A 
 ``--queries`` without finding it is censored (``queries_to_optimum`` null). Logs use the common
 format plus ``target_arch`` and ``queries_to_optimum``, under
 ``<out>/q2o<queries>[_seed]/nb201/<dataset>/<method>/seed_<k>.json`` (resumable like the runner).
-Every flag of :mod:`search_methods.run` and of the method applies.
+Every flag of :mod:`search_methods.run` and of the method applies, the executor's too (``--workers``,
+``--executor ray``, ``--address``).
 """
 from __future__ import annotations
 
@@ -18,10 +19,8 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
-
 from preprocessing.errors import InputError, cli_entry
-from search_methods import results
+from search_methods import executor, results
 from search_methods.oracle import BudgetExhausted, Oracle
 from search_methods.run import (dispatch, load_method, load_search_setup, parse_args, parse_seeds, pending_jobs,
                                 run_config)
@@ -84,9 +83,7 @@ _STATE: dict = {}
 
 
 def _init(table) -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    """Per worker process: the benchmark and the space, loaded once."""
     bench, space = load_search_setup("nb201", table)
     _STATE.update(bench=bench, space=space)
 
@@ -113,11 +110,11 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
     return log
 
 
-def _job(job) -> int | None:
-    args, context, dataset, seed = job
-    log = run_to_optimum(args, load_method(args.method), context, dataset, seed)
-    results.write_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, seed), log)
-    return log["queries_to_optimum"]
+def _task(shared, job: tuple[str, int]) -> dict:
+    """A worker's part: one run to the optimum; returns its log for the driver to write."""
+    args, context = shared
+    dataset, seed = job
+    return run_to_optimum(args, load_method(args.method), context, dataset, seed)
 
 
 def parse(argv=None):
@@ -141,13 +138,11 @@ def main(argv=None) -> None:
     for dataset in args.datasets:
         bench.metrics(dataset)
     seeds = parse_seeds(args.seeds)
+    options = executor.ExecutorOptions.from_args(args)
     jobs = pending_jobs(args, args.datasets, seeds)
     if jobs:
         context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
-        payload = [(args, context, d, s) for d, s in jobs]
-        bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
-        dispatch(args.workers, payload, _job, _init, (args.table,), bar)
-        bar.close()
+        dispatch(args, options, jobs, _task, (_init, (args.table,)), (args, context), "nb201")
     if not args.quiet:
         for dataset in args.datasets:
             logs = [results.read_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, s))
