@@ -120,9 +120,9 @@ def _limit_threads(threads: int):
     """Limit torch, BLAS and OpenMP to ``threads`` in this process; returns a callable undoing it."""
     from threadpoolctl import threadpool_limits
 
-    limits = threadpool_limits(limits=threads)
     torch = sys.modules.get("torch")
-    before = torch.get_num_threads() if torch is not None else None
+    before = torch.get_num_threads() if torch is not None else None  # before OpenMP is limited: torch reads it
+    limits = threadpool_limits(limits=threads)
     if torch is not None:
         torch.set_num_threads(threads)
 
