@@ -31,9 +31,12 @@ driver's and a killed task leaves nothing behind.
 """
 from __future__ import annotations
 
+import _thread
+import contextlib
 import importlib
 import os
 import sys
+import threading
 import traceback
 from collections import deque
 from dataclasses import dataclass
@@ -43,6 +46,7 @@ from typing import Any, Callable, Iterable, Iterator
 from preprocessing.errors import InputError
 
 BACKENDS = ("local", "ray")
+CONNECT_TIMEOUT_S = 60  # ray.init takes seconds; longer means a wrong address or a missing auth token
 MAX_ATTEMPTS = 3  # runs of one task whose worker process died before the task counts as failed
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -292,6 +296,48 @@ class _LocalPool:
         self._shutdown(kill=False)
 
 
+def _check_reachable(address: str) -> None:
+    """InputError unless something listens at ``HOST:PORT`` (Ray itself retries a dead address for minutes)."""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise InputError(f"--address {address!r}: give HOST:PORT of the Ray head (as `ray start --head` prints it) "
+                         f"or 'auto'")
+    try:
+        socket.create_connection((host, int(port)), timeout=10).close()
+    except OSError as exc:
+        raise InputError(f"no Ray head answers at --address {address} ({exc.strerror or exc}); start one there with "
+                         f"`ray start --head --port {port}` or fix the address") from None
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float):
+    """Raise TimeoutError in this (main) thread if the block runs longer than ``seconds``: ray.init retries
+    an unanswered or refused (unauthenticated) connection for minutes."""
+    state = {"inside": True}
+    lock = threading.Lock()
+
+    def expire() -> None:
+        with lock:
+            if state["inside"]:
+                state["expired"] = True
+                _thread.interrupt_main()
+
+    timer = threading.Timer(seconds, expire)
+    timer.start()
+    try:
+        yield
+    except KeyboardInterrupt:
+        if state.get("expired"):
+            raise TimeoutError from None
+        raise
+    finally:
+        with lock:
+            state["inside"] = False
+        timer.cancel()
+
+
 class _RayCluster:
     """Tasks on a Ray cluster (joined at ``address``) or on a private local Ray instance."""
 
@@ -303,16 +349,23 @@ class _RayCluster:
         self.options, self.setup = options, setup
         runtime_env = {"env_vars": {"PYTHONPATH": str(REPO_ROOT),
                                     **{name: str(options.threads) for name in THREAD_VARIABLES}}}
+        if options.address not in (None, "auto"):
+            _check_reachable(options.address)
+        where = "a local Ray instance" if options.address is None else f"the Ray cluster at --address {options.address}"
         try:
             if options.address is None:
                 ray.init(address="local", num_cpus=options.workers, include_dashboard=False,
-                         runtime_env=runtime_env, log_to_driver=False, logging_level=logging.WARNING)
+                         runtime_env=runtime_env, log_to_driver=False, logging_level=logging.ERROR)
             else:
-                ray.init(address=options.address, runtime_env=runtime_env, log_to_driver=False,
-                         logging_level=logging.WARNING)
+                with _deadline(CONNECT_TIMEOUT_S):
+                    ray.init(address=options.address, runtime_env=runtime_env, log_to_driver=False,
+                             logging_level=logging.ERROR)
+        except TimeoutError:
+            raise InputError(f"no answer from {where} within {CONNECT_TIMEOUT_S} s; if the head uses token "
+                             f"authentication (Ray turns it on once ~/.ray/auth_token exists), export RAY_AUTH_MODE=token "
+                             f"and RAY_AUTH_TOKEN=<`ray get-auth-token` on the head> here") from None
         except (ConnectionError, ValueError, RuntimeError) as exc:
-            raise InputError(f"cannot reach a Ray cluster at --address {options.address}: {exc}".splitlines()[0]
-                             + "; start one with `ray start --head` and pass the address it prints") from None
+            raise InputError(f"cannot connect to {where}: " + str(exc).splitlines()[0]) from None
         self._ray = ray
         self._shared_box = [ray.put(shared)]
         self._remote = ray.remote(_ray_task).options(num_cpus=options.threads, num_gpus=options.gpus,

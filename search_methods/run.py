@@ -8,9 +8,10 @@ Every run writes one JSON log (see :mod:`search_methods.results`) to
 exists with the same config is skipped (``--overwrite`` reruns it). Runs go through
 :mod:`search_methods.executor`: ``--workers`` local processes, or a Ray cluster with ``--executor
 ray [--address HOST:PORT]``; one thread per run either way, so both give the same logs; the driver
-writes every log. Method-specific flags are listed by ``--method NAME --help``. ``--time-per-query epochs12`` charges 12 epochs of the table's per-epoch
-time per query instead of the full training time (arch2vec's NB201 cifar10 protocol); when the
-flag is not given it is left out of the run config, so logs written before it existed stay valid.
+writes every log. Method-specific flags are listed by ``--method NAME --help``.
+``--time-per-query epochs12`` charges 12 epochs of the table's per-epoch time per query instead of
+the full training time (arch2vec's NB201 cifar10 protocol); when the flag is not given it is left
+out of the run config, so logs written before it existed stay valid.
 """
 from __future__ import annotations
 
