@@ -218,8 +218,9 @@ def build_plan(n_tasks: int, cells_per_task: int, class_pool, min_size: int, max
 
 # ----------------------------------------------------------------------------- running
 
-def _run_job(job: tuple[int, tuple[int, ...], int, CellRecipe]) -> dict:
-    task, classes, arch_index, recipe = job
+def _run_job(recipe: CellRecipe, job: tuple[int, tuple[int, ...], int]) -> dict:
+    """A worker's part: train one (task, cell); the driver appends the row to the journal."""
+    task, classes, arch_index = job
     train, valid = task_data(recipe, classes, task)
     arch = string_of_index(arch_index)
     row = {"task": task, "classes": " ".join(map(str, classes)), "n_classes": len(classes),
@@ -297,21 +298,26 @@ def build(jobs, recipe: CellRecipe, out: Path, options: executor.ExecutorOptions
             if {k: row[k] for k in SETTING_COLUMNS} != recipe.settings():
                 raise InputError(f"{out} was built with other settings; use another --out or delete it")
             done.setdefault((row["task"], row["arch_index"]), row)
-    todo = [(t, c, a, recipe) for t, c, a in jobs if (t, a) not in done]
+    todo = [(t, c, a) for t, c, a in jobs if (t, a) not in done]
     out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="meta-database", unit="cell",
                disable=not progress)
     torn = parts.exists() and parts.stat().st_size > 0 and not parts.read_bytes().endswith(b"\n")
-    with open(parts, "a") as log:
-        if torn:  # end the torn line, or the next result would be glued onto it and lost
-            log.write("\n")
-        for row in run_jobs(_run_job, todo, options):
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-            done[(row["task"], row["arch_index"])] = row
-            bar.update(1)
-            bar.set_postfix(acc=f"{row['valid_acc']:.1f}", sec=f"{row['train_seconds']:.0f}")
+    if isinstance(options, int):
+        options = executor.ExecutorOptions(workers=max(1, options))
+    with executor.Executor(options, shared=recipe) as runner:
+        if todo:
+            runner.start()  # an unreachable cluster fails here, before the journal is touched
+        with open(parts, "a") as log:
+            if torn:  # end the torn line, or the next result would be glued onto it and lost
+                log.write("\n")
+            for _, row in runner.map(_run_job, todo):
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+                done[(row["task"], row["arch_index"])] = row
+                bar.update(1)
+                bar.set_postfix(acc=f"{row['valid_acc']:.1f}", sec=f"{row['train_seconds']:.0f}")
     bar.close()
     table = pd.DataFrame([done[(t, a)] for t, _, a in jobs], columns=list(RESULT_COLUMNS + SETTING_COLUMNS))
     table = table.sort_values(["task", "arch_index"], kind="stable").reset_index(drop=True)

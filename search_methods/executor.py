@@ -367,6 +367,11 @@ class _RayCluster:
         except (ConnectionError, ValueError, RuntimeError) as exc:
             raise InputError(f"cannot connect to {where}: " + str(exc).splitlines()[0]) from None
         self._ray = ray
+        if options.gpus > 0 and max((node["Resources"].get("GPU", 0) for node in ray.nodes() if node["Alive"]),
+                                    default=0) < options.gpus:
+            ray.shutdown()  # Ray would queue such tasks forever
+            raise InputError(f"--gpus-per-task {options.gpus:g}: no node of {where} has that many GPUs; start GPU "
+                             f"workers with `ray start --address HEAD:PORT --num-gpus N` or drop the flag")
         self._shared_box = [ray.put(shared)]
         self._remote = ray.remote(_ray_task).options(num_cpus=options.threads, num_gpus=options.gpus,
                                                      max_retries=MAX_ATTEMPTS - 1, retry_exceptions=False)
@@ -416,7 +421,8 @@ class Executor:
         self.setup = None if setup is None else (importable(setup[0]), tuple(setup[1]))
         self._backend = None
 
-    def _start(self):
+    def start(self):
+        """Start the backend now (else the first :meth:`map` does): connection errors surface here."""
         if self._backend is None:
             if self.options.backend == "ray":
                 self._backend = _RayCluster(self.options, self.setup, self.shared)
@@ -437,7 +443,7 @@ class Executor:
         items = list(items)
         if not items:
             return
-        backend = self._start()
+        backend = self.start()
         function = importable(function)
         attempts = [0] * len(items)
         queue = deque(range(len(items)))
