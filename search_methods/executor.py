@@ -197,6 +197,13 @@ def importable(function: Callable) -> Callable:
     return module
 
 
+def _worker_traceback(exc: BaseException) -> str:
+    """The traceback of a task's exception where it was raised: the worker's, which the driver's lacks."""
+    cause = exc.__cause__
+    remote = getattr(cause, "tb", None) or getattr(cause, "traceback_str", None)  # concurrent.futures / Ray
+    return remote or "".join(traceback.format_exception(exc))
+
+
 class _InProcess:
     """workers == 1: tasks run here, one after another, with the same thread limits as a worker."""
 
@@ -395,7 +402,7 @@ class _RayCluster:
         try:
             return self._ray.get(ref)
         except exceptions.RayTaskError as exc:
-            raise exc.cause from None
+            raise exc.cause from exc  # the RayTaskError keeps the worker's traceback
         except (exceptions.WorkerCrashedError, exceptions.NodeDiedError, exceptions.ObjectLostError):
             raise _WorkerDied from None  # Ray already retried it MAX_ATTEMPTS - 1 times
 
@@ -449,6 +456,7 @@ class Executor:
         queue = deque(range(len(items)))
         handles: dict = {}
         failures: list[str] = []
+        first_traceback = ""
         try:
             while queue or handles:
                 while queue and len(handles) < backend.capacity(len(items)):
@@ -470,6 +478,7 @@ class Executor:
                     except Exception as exc:  # noqa: BLE001 - recorded, reported after the other tasks
                         failures.append(f"{label(items[index])}: " + "".join(
                             traceback.format_exception_only(type(exc), exc)).strip())
+                        first_traceback = first_traceback or _worker_traceback(exc)
                     else:
                         yield items[index], result
                     if bar is not None:
@@ -479,7 +488,7 @@ class Executor:
             raise
         if failures:
             raise TasksFailed(f"{len(failures)} of {len(items)} tasks failed (the others' results were kept):\n  "
-                              + "\n  ".join(failures))
+                              + "\n  ".join(failures) + "\nthe first failure, in its worker:\n" + first_traceback)
 
     def close(self) -> None:
         if self._backend is not None:

@@ -81,11 +81,12 @@ def test_local_input_error_stops_at_once_and_other_failures_are_summarised():
             list(executor.map(sleep_or_refuse, range(40)))
     assert time.perf_counter() - start < 15  # not the 20 s the other 39 tasks take
     done = []
-    with pytest.raises(TasksFailed, match=r"1 of 3 tasks failed.*\n  task 5: RuntimeError: a bug in task 5"):
+    with pytest.raises(TasksFailed, match=r"1 of 3 tasks failed.*\n  task 5: RuntimeError: a bug in task 5") as failed:
         with Executor(ExecutorOptions(workers=2), shared=0.0) as executor:
             for item, result in executor.map(sleep_or_refuse, [4, 5, 6], label=lambda i: f"task {i}"):
                 done.append(result)
     assert sorted(done) == [4, 6]
+    assert 'in sleep_or_refuse\n    raise RuntimeError("a bug in task 5")' in str(failed.value)  # the worker's traceback
 
 
 def test_executor_flags_are_grid_flags_not_run_config():
@@ -182,21 +183,29 @@ def test_a_killed_ray_worker_is_retried_and_every_log_is_intact(cluster, local_l
 @pytest.mark.xdist_group("ray")
 def test_an_input_error_in_one_ray_task_fails_the_grid_at_once_with_one_line(cluster):
     script = (
-        "import time\n"
+        "import json, time\n"
         "from preprocessing.errors import cli_entry\n"
-        "from search_methods.executor import Executor, ExecutorOptions\n"
+        "from search_methods.executor import Executor, ExecutorOptions, TasksFailed\n"
         "from tests.test_executor import sleep_or_refuse\n"
         "@cli_entry\n"
         "def main():\n"
         f"    with Executor(ExecutorOptions(backend='ray', address='{cluster.address}'), shared=3.0) as executor:\n"
+        "        try:\n"
+        "            list(executor.map(sleep_or_refuse, [4, 5]))\n"
+        "        except TasksFailed as failed:\n"
+        "            summary = str(failed)\n"
         "        start = time.perf_counter()\n"
         "        try:\n"
         "            list(executor.map(sleep_or_refuse, [0, 1, 2] + list(range(6, 26))))\n"
         "        finally:\n"
-        "            print(f'{time.perf_counter() - start:.1f}')\n"
+        "            print(json.dumps([summary, time.perf_counter() - start]))\n"
         "main()\n")
     proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, env=cluster.env, capture_output=True,
                           text=True, timeout=300)
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr == "error: task 2 got bad input; fix it\n"
-    assert float(proc.stdout) < 30  # the other 22 tasks would take 33 s on the cluster's 2 CPUs
+    summary, seconds = json.loads(proc.stdout)
+    assert seconds < 30  # the other 22 tasks would take 33 s on the cluster's 2 CPUs
+    # any other failure is summarised per task, with the worker's traceback
+    assert summary.startswith("1 of 2 tasks failed") and "\n  5: RuntimeError: a bug in task 5" in summary
+    assert 'raise RuntimeError("a bug in task 5")' in summary
