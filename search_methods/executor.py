@@ -467,7 +467,7 @@ class Executor:
                     index = handles.pop(handle)
                     try:
                         result = backend.result(handle)
-                    except InputError:
+                    except InputError:  # bad input: no other task can succeed either (cancelled below)
                         raise
                     except _WorkerDied:
                         if attempts[index] < MAX_ATTEMPTS and backend.retries_here:
