@@ -21,7 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.arch2vec import Arch2Vec, vae_loss
-from models.arch2vec_spaces import NB201Graphs
+from models.space_graphs import pretraining_graphs
 from models.pretrain_arch2vec import GRAD_CLIP, format_metrics, pretrain, split
 from preprocessing.errors import InputError, cli_entry
 
@@ -60,7 +60,7 @@ def baseline_seconds_per_step(steps: int, batch_size: int, seed: int) -> float:
     from torch_geometric.loader import DataLoader
 
     torch.manual_seed(seed)
-    train, _ = split(NB201Graphs().cells(), seed)
+    train, _ = split(pretraining_graphs("nb201")[1], seed)
     loader = DataLoader(_pyg_dataset(train), batch_size=batch_size, shuffle=True)
     model = PyGArch2Vec(n_types=train.ops.shape[-1])
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, foreach=True)

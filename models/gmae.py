@@ -38,12 +38,6 @@ ENCODERS = ("gat", "gin")
 DECODERS = ("linear", "gat")
 OBJECTIVES = ("ce", "sce", "ce_adj")
 FINETUNE_MODES = ("end2end", "frozen", "scratch")
-# Paper settings per space: layers, hidden width, masking ratio.
-PAPER_CONFIG = {
-    "nb101": {"layers": 16, "dim": 32, "mask_ratio": 0.75},
-    "nb201": {"layers": 12, "dim": 64, "mask_ratio": 0.15},
-    "darts": {"layers": 12, "dim": 32, "mask_ratio": 0.05},
-}
 
 
 def real_rows(mask: torch.Tensor | None) -> torch.Tensor | None:

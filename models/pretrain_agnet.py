@@ -24,36 +24,39 @@ import torch
 from tqdm import tqdm
 
 from models.agnet import CellGenerator
-from models.agnet_cells import NB101Cells, NB201Cells
+from models import pretrained
+from models.agnet_cells import GeneratorCells
+from models.space_graphs import seeded_keys
+from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, atomic_write_json
 
-ROOT = Path(__file__).resolve().parent.parent / "pretrained" / "agnet"
+
+
+def default_root() -> Path:
+    return pretrained.root() / "agnet"
+
 DEFAULTS = {"epochs": 20, "batch_size": 256, "lr": 1e-3, "seed": 0, "train_fraction": 1.0,
             "noise_dim": 32, "hidden_dim": 32, "n_layers": 2}
 MODEL_KEYS = ("n_types", "max_nodes", "noise_dim", "hidden_dim", "n_layers")
 
 
-def space_cells(space_name: str):
-    if space_name == "nb201":
-        from preprocessing.nasbench201 import NB201Space
-
-        return NB201Cells(NB201Space())
-    if space_name == "nb101":
-        return NB101Cells()
-    raise InputError(f"unknown --space {space_name!r}; AG-Net pretraining supports: nb201, nb101")
+def space_cells(space_name: str) -> GeneratorCells:
+    """AG-Net's view of every cell of a space (pretraining may use them all)."""
+    return GeneratorCells(spaces.full_space(space_name))
 
 
 def build_generator(config: dict) -> CellGenerator:
     return CellGenerator(**{k: config[k] for k in MODEL_KEYS})
 
 
-def generator_path(root: Path | str = ROOT, space_name: str = "nb201") -> Path:
-    return Path(root) / space_name / "generator.pt"
+def generator_path(root: Path | str | None = None, space_name: str = "nb201") -> Path:
+    return Path(root if root is not None else default_root()) / space_name / "generator.pt"
 
 
 def load_generator_file(path: Path | str) -> dict:
     """The finished-generator file as plain data; InputError when it is not one."""
+    pretrained.verify_file(path)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except (OSError, RuntimeError, EOFError) as exc:
@@ -64,8 +67,8 @@ def load_generator_file(path: Path | str) -> dict:
     return saved
 
 
-def training_keys(cells, fraction: float, seed: int) -> np.ndarray:
-    keys = cells.all_keys()
+def training_keys(cells, fraction: float, seed: int, limit: int | None = None) -> np.ndarray:
+    keys = seeded_keys(cells.space, limit, seed)
     if fraction >= 1.0:
         return keys
     chosen = np.random.default_rng([seed, 7]).permutation(len(keys))[: max(1, int(round(fraction * len(keys))))]
@@ -97,10 +100,11 @@ def sample_quality(keys: np.ndarray, train_keys: np.ndarray) -> dict:
     }
 
 
-def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 10_000, quiet: bool = False,
+def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: int = 10_000, quiet: bool = False,
              **overrides) -> dict:
     """Train (or resume) the generator; write generator.pt and quality.json; return the quality."""
-    config = {**DEFAULTS, **overrides, "space": space_name}
+    given = {k: v for k, v in overrides.items() if v is not None}
+    config = {**DEFAULTS, **spaces.settings(space_name, "agnet"), **given, "space": space_name}
     if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
         raise InputError("--epochs and --batch-size must be at least 1 and --lr positive")
     if not 0 < config["train_fraction"] <= 1:
@@ -109,7 +113,7 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
         raise InputError("--samples must be at least 1")
     cells = space_cells(space_name)
     config.update(n_types=cells.n_types, max_nodes=cells.max_nodes)
-    folder = Path(out) / space_name
+    folder = Path(out if out is not None else default_root()) / space_name
     checkpoint_file = folder / "checkpoint.pt"
 
     torch.manual_seed(config["seed"])
@@ -127,7 +131,7 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
         elif not quiet:
             print(f"{checkpoint_file} has another config; starting afresh")
 
-    keys = training_keys(cells, config["train_fraction"], config["seed"])
+    keys = training_keys(cells, config["train_fraction"], config["seed"], config["limit"])
     types, adj, n_nodes = (torch.from_numpy(a) for a in cells.graphs(keys))
     started = time.perf_counter()
     for epoch in tqdm(range(start_epoch, config["epochs"]), desc="AG-Net pretraining", unit="epoch",
@@ -159,12 +163,12 @@ def pretrain(space_name: str = "nb201", out: Path | str = ROOT, samples: int = 1
     return quality
 
 
-def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, quiet: bool = False) -> dict:
+def ensure_agnet_generator(space_name: str = "nb201", root: Path | str | None = None, quiet: bool = False) -> dict:
     """The pretrained generator file's content; pretrains it first (with the defaults) when missing."""
     path = generator_path(root, space_name)
     if not path.exists():
         print(f"AG-Net: no pretrained generator at {path}; pretraining it now with the defaults "
-              f"(python -m models.pretrain_agnet --space {space_name}; NB201: about a minute on one core)",
+              f"(python -m models.pretrain_agnet --space {space_name})",
               file=sys.stderr)
         pretrain(space_name, root, quiet=quiet)
     return load_generator_file(path)
@@ -173,10 +177,14 @@ def ensure_agnet_generator(space_name: str = "nb201", root: Path | str = ROOT, q
 @cli_entry
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.pretrain_agnet", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--space", default="nb201", choices=("nb201", "nb101"),
-                        help="search space whose cells are reconstructed: nb201 (all 15,625 cells) or nb101 (the "
-                             "423,624 enumerated cells; with --train-fraction a random share of them)")
-    parser.add_argument("--epochs", type=int, default=DEFAULTS["epochs"], help="passes over the training cells")
+    parser.add_argument("--space", default="nb201",
+                        help="search space whose cells are reconstructed: " + ", ".join(spaces.SPACES)
+                             + " (default nb201)")
+    parser.add_argument("--epochs", type=int, default=None, help="passes over the training cells (default per space: "
+                        + ", ".join(f"{n} {spaces.settings(n, 'agnet')['epochs']}" for n in spaces.SPACES) + ")")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="train on a seeded subset of this many cells (default per space: " + ", ".join(
+                            f"{n} {spaces.settings(n, 'agnet')['limit'] or 'all'}" for n in spaces.SPACES) + ")")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="cells per step")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of init, order, noise and sampling")
@@ -187,7 +195,7 @@ def main(argv=None) -> None:
     parser.add_argument("--hidden-dim", type=int, default=DEFAULTS["hidden_dim"], help="GNN node-state size")
     parser.add_argument("--n-layers", type=int, default=DEFAULTS["n_layers"], help="message-passing layers")
     parser.add_argument("--samples", type=int, default=10_000, help="generated cells for the quality report")
-    parser.add_argument("--out", default=str(ROOT), help="output root; files go to <out>/<space>/ (default "
+    parser.add_argument("--out", default=None, help="output root; files go to <out>/<space>/ (default "
                                                         "pretrained/agnet)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -198,7 +206,7 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     pretrain(args.space, args.out, samples=args.samples, quiet=args.quiet, epochs=args.epochs,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, train_fraction=args.train_fraction,
-             noise_dim=args.noise_dim, hidden_dim=args.hidden_dim, n_layers=args.n_layers)
+             noise_dim=args.noise_dim, hidden_dim=args.hidden_dim, n_layers=args.n_layers, limit=args.limit)
 
 
 if __name__ == "__main__":

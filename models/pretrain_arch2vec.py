@@ -5,7 +5,8 @@
     python -m models.pretrain_arch2vec --space nb201 --resume   # continue an interrupted run
 
 Defaults are the paper's: latent 16, Adam lr 1e-3 (betas 0.9, 0.999), batch 32, gradient-norm clip 5,
-a seeded 90/10 train / held-out split, 10 epochs on NB201 and DARTS, 8 on NB101.
+a seeded 90/10 train / held-out split; epochs and the number of cells per space are the space's
+``SETTINGS["arch2vec"]`` (NB201: 10 epochs on all 15,625 cells; NB101: 8 epochs on 100,000 of the 423,624).
 
 Files in ``--out`` (default ``pretrained/dim-<latent>``), written atomically:
 
@@ -21,7 +22,7 @@ per element (``*_node`` / ``*_pair``) and per graph exact match (``*_graph``); v
 uniqueness of ``--prior-samples`` cells decoded from (a) the prior N(0, I), drawn independently per
 node, (b) the original code's "prior": a per-node-slot diagonal Gaussian fitted to the training
 cells' posterior means, and (c) one full-covariance Gaussian over the whole cell's N x D latent
-fitted to the same means. Validity rules: :mod:`models.arch2vec_spaces`.
+fitted to the same means. Validity rules: each space's graph codec (``decode``, :mod:`preprocessing.spaces`).
 
 Why (a) decodes (almost) no valid cell: node latents drawn independently from N(0, I) give edge
 logits ``z_i . z_j`` symmetric around 0, so each of the 28 (NB201) decoded pairs is an edge with
@@ -39,20 +40,20 @@ import torch
 from torch import nn
 from tqdm import tqdm
 
+from models import pretrained
 from models.arch2vec import Arch2Vec, decoded_cells, reconstruction_accuracy, vae_loss
-from models.arch2vec_spaces import CellGraphs, decoding_stats, get_space
+from models.space_graphs import CellGraphs, decoding_stats, pretraining_graphs
+from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, atomic_write_json, load_torch_checkpoint
 
 FORMAT = "arch2vec-checkpoint-v1"
-DEFAULT_EPOCHS = {"nb201": 10, "nb101": 8, "darts": 10}
-ROOT = Path(__file__).resolve().parent.parent
 HELD_OUT_FRACTION = 0.1
 GRAD_CLIP = 5.0
 
 
 def default_out(latent_dim: int) -> Path:
-    return ROOT / "pretrained" / f"dim-{latent_dim}"
+    return pretrained.root() / f"dim-{latent_dim}"
 
 
 def checkpoint_path(out, space: str) -> Path:
@@ -70,6 +71,7 @@ def build_model(config: dict) -> Arch2Vec:
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written by this module (weights_only); InputError when missing or unreadable."""
+    pretrained.verify_file(path)
     return load_torch_checkpoint(path, FORMAT, "arch2vec", "python -m models.pretrain_arch2vec")
 
 
@@ -177,7 +179,7 @@ def format_metrics(metrics: dict) -> str:
         f"adjacency {pct('heldout_adj_pair')} per pair / {pct('heldout_adj_graph')} per graph\n"
         + "".join(
             f"decoding {metrics['prior_samples']} samples from {label}: valid {pct(name + '_valid')}, "
-            f"unique {pct(name + '_unique')} (node types alone valid {pct(name + '_types_valid')})\n"
+            f"unique {pct(name + '_unique')}\n"
             for name, label in PRIOR_LABELS.items() if name + "_valid" in metrics)
         + f"training time {metrics['train_time_s']:.1f} s for {metrics['epochs']} epochs"
     )
@@ -210,8 +212,9 @@ def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 
     reevaluate: recompute the final metrics of a finished run instead of only reporting them.
     """
     _check_args(epochs, batch_size, lr, latent_dim, limit, prior_samples)
-    space_adapter = get_space(space)
-    epochs = epochs or DEFAULT_EPOCHS[space]
+    settings = spaces.settings(space, "arch2vec")
+    epochs = epochs or settings["epochs"]
+    limit = settings["limit"] if limit is None else limit
     out = Path(out) if out is not None else default_out(latent_dim)
     path = checkpoint_path(out, space)
     checkpoint = None
@@ -227,15 +230,15 @@ def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 
     if threads:
         torch.set_num_threads(threads)
     try:
-        return _train(space_adapter, epochs, dict(batch_size=batch_size, lr=lr, latent_dim=latent_dim, seed=seed,
+        return _train(space, epochs, dict(batch_size=batch_size, lr=lr, latent_dim=latent_dim, seed=seed,
                                                   limit=limit), out, path, checkpoint, prior_samples, progress, log,
                       reevaluate)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(space, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate) -> dict:
-    graphs = space.cells(args["limit"], args["seed"])
+def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate) -> dict:
+    space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
     config = _run_config(space, len(graphs), args)
     if checkpoint is not None and checkpoint["config"] != config:
         changed = sorted(k for k in config if checkpoint["config"].get(k) != config[k])
@@ -289,17 +292,19 @@ def _train(space, epochs, args, out, path, checkpoint, prior_samples, progress, 
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--space", choices=("nb201", "nb101", "darts"), default="nb201",
-                        help="cell space to pretrain on (default: %(default)s)")
+    parser.add_argument("--space", default="nb201",
+                        help="cell space to pretrain on: " + ", ".join(spaces.SPACES) + " (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None,
-                        help="training epochs (default: 10 for nb201 and darts, 8 for nb101, as in the paper)")
+                        help="training epochs (default: the space's, as in the paper: " + ", ".join(
+                            f"{name} {spaces.settings(name, 'arch2vec')['epochs']}" for name in spaces.SPACES) + ")")
     parser.add_argument("--batch-size", type=int, default=32, help="cells per batch (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--latent-dim", type=int, default=16, help="per-node latent size (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, init, shuffling (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
-                        help="pretrain on a seeded subset of this many cells (DARTS: number of sampled cells, "
-                             "default 100000); default: the whole space")
+                        help="pretrain on a seeded subset of this many cells (default: the space's: " + ", ".join(
+                            f"{name} {spaces.settings(name, 'arch2vec')['limit'] or 'all'}" for name in spaces.SPACES)
+                             + ")")
     parser.add_argument("--out", default=None, help="output folder (default: pretrained/dim-<latent-dim>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint in --out and start over")

@@ -4,7 +4,7 @@
     python -m models.pretrain_gmae --space nb101 --limit 50000       # a seeded subset of the enumerated space
     python -m models.pretrain_gmae --space nb201 --mask-ratio 0.5 --objective sce   # an ablation
 
-Defaults per space are the paper's (:data:`models.gmae.PAPER_CONFIG`: NB101 16 layers d=32 mask
+Defaults per space are the paper's (the space's ``SETTINGS["gmae"]``: NB101 16 layers d=32 mask
 0.75, NB201 12 layers d=64 mask 0.15); AdamW with a cosine learning-rate schedule over all steps.
 A seeded 10% of the cells is held out to report the masked-op accuracy (a fixed mask).
 
@@ -26,26 +26,27 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from models.arch2vec_spaces import get_space
-from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, PAPER_CONFIG, GMAEEncoder, mask_nodes, pretrain_loss
+from models import pretrained
+from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, GMAEEncoder, mask_nodes, pretrain_loss
+from models.space_graphs import pretraining_graphs
+from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
 
 FORMAT = "gmae-checkpoint-v1"
-ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_EPOCHS = {"nb201": 20, "nb101": 3, "darts": 3}
 HELD_OUT_FRACTION = 0.1
 
 
 def checkpoint_path(space: str, encoder: str = "gat", decoder: str = "linear", objective: str = "ce",
                     mask_ratio: float | None = None, out=None) -> Path:
-    ratio = PAPER_CONFIG[space]["mask_ratio"] if mask_ratio is None else mask_ratio
-    folder = Path(out) if out is not None else ROOT / "pretrained" / "gmae" / space
+    ratio = spaces.settings(space, "gmae")["mask_ratio"] if mask_ratio is None else mask_ratio
+    folder = Path(out) if out is not None else pretrained.root() / "gmae" / space
     return folder / f"{encoder}-{decoder}-{objective}-m{ratio:g}.pt"
 
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written here (weights_only); InputError when missing, unreadable or foreign."""
+    pretrained.verify_file(path)
     return load_torch_checkpoint(path, FORMAT, "GMAE", "python -m models.pretrain_gmae")
 
 
@@ -98,13 +99,13 @@ def masked_accuracy(model: GMAE, graphs, ratio: float, objective: str, seed: int
 
 
 def _config(space, args: dict, n_cells: int) -> dict:
-    paper = PAPER_CONFIG[space.name]
+    paper = spaces.settings(space.name, "gmae")
     return {"space": space.name, "n_types": len(space.node_types), "n_cells": n_cells,
             "layers": args["layers"] or paper["layers"], "dim": args["dim"] or paper["dim"], "heads": args["heads"],
             "encoder": args["encoder"], "decoder": args["decoder"], "objective": args["objective"],
             "mask_ratio": paper["mask_ratio"] if args["mask_ratio"] is None else args["mask_ratio"],
             "batch_size": args["batch_size"], "lr": args["lr"], "weight_decay": args["weight_decay"],
-            "epochs": args["epochs"] or DEFAULT_EPOCHS[space.name], "seed": args["seed"], "limit": args["limit"]}
+            "epochs": args["epochs"] or paper["epochs"], "seed": args["seed"], "limit": args["limit"]}
 
 
 def _check(args: dict) -> None:
@@ -136,7 +137,8 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
                 objective=objective, mask_ratio=mask_ratio, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                 seed=seed, limit=limit)
     _check(args)
-    adapter = get_space(space)
+    if limit is None:
+        args["limit"] = spaces.settings(space, "gmae")["limit"]
     path = checkpoint_path(space, encoder, decoder, objective, mask_ratio, out)
     checkpoint = None if fresh or not path.exists() else load_checkpoint(path)
     if checkpoint is not None and "metrics" not in checkpoint and not resume:
@@ -146,14 +148,14 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
     if threads:
         torch.set_num_threads(threads)
     try:
-        _train(adapter, args, path, checkpoint, progress, log)
+        _train(space, args, path, checkpoint, progress, log)
     finally:
         torch.set_num_threads(previous_threads)
     return path
 
 
-def _train(space, args: dict, path: Path, checkpoint: dict | None, progress: bool, log) -> None:
-    graphs = space.cells(args["limit"], args["seed"])
+def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, progress: bool, log) -> None:
+    space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
     config = _config(space, args, len(graphs))
     if checkpoint is not None:
         if checkpoint["config"] != config:
@@ -231,10 +233,10 @@ def ensure_gmae_encoder(space: str = "nb201", log=None, **settings) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m models.pretrain_gmae",
                                      description="Masked-op pretraining of the GMAE graph encoder (resumable).")
-    parser.add_argument("--space", default="nb201", choices=sorted(PAPER_CONFIG),
-                        help="cell space: nb201 (all 15,625 cells), nb101 (the enumerated space, "
-                             "needs `python -m preprocessing.nb101_enumerate`), darts (sampled cells)")
-    parser.add_argument("--epochs", type=int, default=None, help=f"epochs (default per space: {DEFAULT_EPOCHS})")
+    parser.add_argument("--space", default="nb201",
+                        help="cell space: " + ", ".join(spaces.SPACES) + " (default nb201)")
+    parser.add_argument("--epochs", type=int, default=None, help="epochs (default per space: " + ", ".join(
+        f"{name} {spaces.settings(name, 'gmae')['epochs']}" for name in spaces.SPACES) + ")")
     parser.add_argument("--layers", type=int, default=None, help="encoder blocks (default: the paper's per space)")
     parser.add_argument("--dim", type=int, default=None, help="hidden width (default: the paper's per space)")
     parser.add_argument("--heads", type=int, default=4, help="attention heads, even (default 4)")
@@ -249,7 +251,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=1e-3, help="AdamW peak learning rate, cosine decay (default 1e-3)")
     parser.add_argument("--weight-decay", type=float, default=1e-4, help="AdamW weight decay (default 1e-4)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation, split, order and masks")
-    parser.add_argument("--limit", type=int, default=None, help="pretrain on a seeded subset of this many cells")
+    parser.add_argument("--limit", type=int, default=None,
+                        help="pretrain on a seeded subset of this many cells (default per space: " + ", ".join(
+                            f"{name} {spaces.settings(name, 'gmae')['limit'] or 'all'}" for name in spaces.SPACES) + ")")
     parser.add_argument("--out", default=None, help="checkpoint folder (default pretrained/gmae/<space>)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished checkpoint")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")

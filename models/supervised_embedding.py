@@ -8,8 +8,10 @@ policy-gradient loss; for BO it is DNGO's feature network, retrained from scratc
 queried accuracies before every acquisition. Both searches build on :class:`GraphEncoder`.
 
 Encoder: arch2vec's GIN layers (:class:`models.arch2vec.GINLayer`), a linear map of each node to
-the latent size, and the mean over nodes. All cells share one adjacency (true of NB201), held as a
-buffer; the input is the node-type one-hot ``ops`` (B, N, T).
+the latent size, and the mean over the real nodes. Its input packs each cell's graph from the
+space's codec into one tensor, ``cells`` (B, N, N + T) = adjacency next to the node-type one-hot
+(:func:`search_methods.supervised_reinforce.all_cell_inputs`), so a search can index the inputs of
+its candidates like any feature table.
 """
 from __future__ import annotations
 
@@ -21,26 +23,31 @@ from models.arch2vec import GINLayer
 
 
 class GraphEncoder(nn.Module):
-    """GIN over a fixed cell adjacency -> (B, latent) architecture representation.
+    """GIN over each cell's own graph -> (B, latent) architecture representation.
 
-    adjacency: (N, N) 0/1 upper-triangular DAG shared by every cell.
-    n_types: node types T.  hidden: GIN width.  latent: output size.  n_layers: GIN layers.
+    n_nodes: N.  n_types: node types T.  hidden: GIN width.  latent: output size.  n_layers: GIN layers.
     """
 
-    def __init__(self, adjacency: np.ndarray, n_types: int, hidden: int = 32, latent: int = 16, n_layers: int = 4):
+    def __init__(self, n_nodes: int, n_types: int, hidden: int = 32, latent: int = 16, n_layers: int = 4):
         super().__init__()
-        adjacency = torch.as_tensor(np.asarray(adjacency, dtype=np.float32))
-        self.register_buffer("adj_sym", (adjacency + adjacency.T)[None])
+        self.n_nodes = n_nodes
         dims = [n_types] + [hidden] * n_layers
         self.layers = nn.ModuleList(GINLayer(dims[i], dims[i + 1]) for i in range(n_layers))
         self.to_latent = nn.Linear(hidden, latent)
 
-    def forward(self, ops: torch.Tensor) -> torch.Tensor:
-        """ops (B, N, T) -> (B, latent)."""
-        h = ops
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        """cells (B, N, N + T) -> (B, latent)."""
+        adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
+        adj_sym = adj + adj.transpose(1, 2)
+        real = h.sum(-1) > 0
+        rows = None if bool(real.all()) else real.flatten().nonzero().squeeze(1)
         for layer in self.layers:
-            h = layer(h, self.adj_sym, None)
-        return self.to_latent(h).mean(1)
+            h = layer(h, adj_sym, rows)
+        out = self.to_latent(h)
+        if rows is None:
+            return out.mean(1)
+        weights = real.float()[..., None]
+        return (out * weights).sum(1) / weights.sum(1).clamp(min=1)
 
 
 class TanhBasis(nn.Module):
@@ -50,8 +57,8 @@ class TanhBasis(nn.Module):
         super().__init__()
         self.encoder = encoder
 
-    def forward(self, ops: torch.Tensor) -> torch.Tensor:
-        return torch.tanh(self.encoder(ops))
+    def forward(self, cells: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.encoder(cells))
 
 
 class EncoderEmbedding:
@@ -62,9 +69,9 @@ class EncoderEmbedding:
     weight through :meth:`state`.
     """
 
-    def __init__(self, encoder: GraphEncoder, ops: torch.Tensor, chunk: int = 4096):
+    def __init__(self, encoder: GraphEncoder, cells: torch.Tensor, chunk: int = 4096):
         self.encoder = encoder.eval()
-        self.ops = ops
+        self.cells = cells
         self.chunk = chunk
         self.dim = encoder.to_latent.out_features
 
@@ -74,9 +81,9 @@ class EncoderEmbedding:
     @torch.no_grad()
     def table(self) -> np.ndarray:
         """(n_cells, latent) representation of every cell under the current weights."""
-        return torch.cat([self.encoder(self.ops[i:i + self.chunk])
-                          for i in range(0, len(self.ops), self.chunk)]).numpy()
+        return torch.cat([self.encoder(self.cells[i:i + self.chunk])
+                          for i in range(0, len(self.cells), self.chunk)]).numpy()
 
     def state(self, key: int) -> torch.Tensor:
         """(1, latent), differentiable w.r.t. the encoder."""
-        return self.encoder(self.ops[int(key)][None])
+        return self.encoder(self.cells[int(key)][None])

@@ -11,7 +11,7 @@
   latents (arch2vec's decoder), drawn as NB201 cells with their cifar10 test accuracy.
 
 Embeddings and the model come from ``pretrained/dim-16`` (created on first use by
-:func:`models.extract_arch2vec.ensure_nb201_embeddings`). Every figure is seeded.
+:func:`models.extract_arch2vec.space_embeddings`). Every figure is seeded.
 """
 from __future__ import annotations
 
@@ -156,14 +156,11 @@ def _draw_cell(ax, key: int, space: NB201Space, title: str) -> None:
 def plot_decoded(space: NB201Space, bench, out: Path, steps: int = 8, seed: int = 0) -> Path:
     from matplotlib.lines import Line2D
 
-    from models.arch2vec_spaces import NB201Graphs
     from models.arch2vec import decoded_cells
-    from models.extract_arch2vec import ensure_nb201_embeddings
-    from models.pretrain_arch2vec import checkpoint_path, default_out, load_checkpoint, load_pretrained
+    from models.extract_arch2vec import pretrained_model
 
     plt = _pyplot()
-    ensure_nb201_embeddings(dim=16, verbose=True)  # pretrains on a fresh clone
-    model = load_pretrained(load_checkpoint(checkpoint_path(default_out(16), "nb201")))
+    model, _ = pretrained_model(space.name, dim=16)
     test = bench.metrics("cifar10").test_mean
     start = int(np.random.default_rng(seed).choice(np.flatnonzero(test < np.percentile(test, 20))))
     end = int(np.argmax(bench.metrics("cifar10").valid_mean))
@@ -173,11 +170,11 @@ def plot_decoded(space: NB201Space, bench, out: Path, steps: int = 8, seed: int 
         t = torch.linspace(0, 1, steps)[:, None, None]
         z = (1 - t) * mean[0] + t * mean[1]
         types, edges = decoded_cells(*model.decode(z))
-    keys = NB201Graphs().decode(types.numpy(), edges.numpy())
+    keys = space.decode(types.numpy(), edges.numpy())
     fig, axes = plt.subplots(1, steps, figsize=(2.3 * steps, 2.6))
     for i, (ax, key) in enumerate(zip(axes, keys)):
         label = f"t={i / (steps - 1):.2f}\n"
-        if key is None:
+        if key < 0:
             ax.axis("off")
             ax.set_title(label + "invalid decoding")
         else:
@@ -200,12 +197,12 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.seed < 0:
         raise InputError("--seed must be non-negative")
-    from models.extract_arch2vec import ensure_nb201_embeddings
+    from models.extract_arch2vec import space_embeddings
 
     torch.set_num_threads(1)
     out = Path(args.out)
     space, bench = NB201Space(), load_embedded()
-    embeddings = ensure_nb201_embeddings(dim=16, verbose=True)
+    embeddings = space_embeddings(space, dim=16, verbose=True)
     makers = {
         "latent_map": lambda: plot_latent_map(embeddings, bench, out),
         "distance": lambda: plot_distance(embeddings, space, out, seed=args.seed),

@@ -100,14 +100,14 @@ def prefix_logs(logs: list[dict], queries: int) -> list[dict]:
 
 def random_logs(datasets: list[str], n_seeds: int) -> list[dict]:
     """Random search's queries to the optimum for seeds 0..n-1, simulated exactly (no cap)."""
-    from preprocessing.nasbench201 import NB201Space
-    from preprocessing.nb201_table import load_embedded
+    from preprocessing import spaces
     from search_methods.queries_to_optimum import optimum, simulate_random
 
-    bench, space = load_embedded(), NB201Space()
+    setup = spaces.load_search("nb201")
+    space = setup.space
     out = []
     for dataset in datasets:
-        target = optimum(bench, space, dataset)
+        target = optimum(setup, dataset)
         out += [{"method": "random", "dataset": dataset, "seed": seed, "budget": {"queries": len(space)},
                  "queries_to_optimum": simulate_random(space, target, seed)} for seed in range(n_seeds)]
     return out

@@ -378,42 +378,41 @@ def mutate_cell(cell: Cell, rng: np.random.Generator, rate: float = 1.0) -> Cell
 
 
 class NB101Space:
-    """The search space seen by a search method: keys are row ids of the enumerated space table.
+    """The search space seen by a search method: keys are the rows ``0..len-1`` of a space table.
 
-    ``table`` defaults to the shipped table, loaded once per process.
-
-    Rows are the 423,624 unique cells sorted by module hash (:mod:`preprocessing.nb101_enumerate`);
-    :meth:`to_string` gives the module hash, which is the ``arch_string`` of every NB101
-    :class:`~preprocessing.benchmark_table.Benchmark`. ``allowed`` restricts the space to a subset
-    (e.g. the modules a table measured, see :meth:`restricted_to`); sampling, mutation and
-    :meth:`keys` then only return allowed cells.
+    ``table`` is an :class:`~preprocessing.nb101_enumerate.NB101SpaceTable`: the shipped enumeration
+    of all 423,624 unique cells (default, loaded once per process) or a sub-table of it (e.g. the
+    cells a benchmark measured, :meth:`restricted_to`). Rows are sorted by module hash;
+    :meth:`to_string` gives the module hash, the ``arch_string`` of every NB101 benchmark.
     """
 
     name = "nb101"
+    node_types = ARCH2VEC_OPS
+    n_nodes = MAX_VERTICES
 
-    def __init__(self, allowed: np.ndarray | None = None, table=None):
-        from preprocessing.nb101_enumerate import default_space  # that module builds on this one
+    def __init__(self, table=None):
+        from preprocessing.nb101_enumerate import N_CELLS, default_space  # that module builds on this one
 
         self.table = default_space() if table is None else table
-        n = len(self.table)
-        self.allowed = np.ones(n, dtype=bool) if allowed is None else np.asarray(allowed, dtype=bool)
-        if self.allowed.shape != (n,) or not self.allowed.any():
-            raise InputError(f"allowed mask must be a ({n},) boolean array with at least one cell")
-        self._keys = np.flatnonzero(self.allowed)
+        if len(self.table) == 0:
+            raise InputError("an NB101 space needs at least one cell")
+        self._keys = np.arange(len(self.table))
+        self.complete = len(self.table) == N_CELLS  # every cell: mutations always land in the space
+        self._neighbours: dict[int, np.ndarray] = {}
 
     @classmethod
     def restricted_to(cls, arch_strings, table=None) -> "NB101Space":
-        """The space of the given module hashes (e.g. ``benchmark.arch_strings``)."""
-        space = cls(table=table)
-        allowed = np.zeros(len(space.table), dtype=bool)
-        allowed[space.table.indices_of(arch_strings)] = True
-        return cls(allowed=allowed, table=space.table)
+        """The space of the given module hashes (sorted by hash; e.g. ``benchmark.arch_strings``)."""
+        from preprocessing.nb101_enumerate import default_space
+
+        full = default_space() if table is None else table
+        rows = np.unique(full.indices_of(arch_strings))
+        return cls(table=full.subset(rows))
 
     def __len__(self) -> int:
         return len(self._keys)
 
     def keys(self) -> np.ndarray:
-        """All (allowed) row ids."""
         return self._keys
 
     def to_string(self, key: int) -> str:
@@ -426,16 +425,24 @@ class NB101Space:
         return self.table.cell(int(key))
 
     def key_of_cell(self, cell: Cell) -> int:
-        return self.from_string(cell.module_hash())
+        """Row of a valid cell; -1 when this (sub-)space does not hold it."""
+        rows = self.table.find(np.array([cell.module_hash()]))
+        return int(rows[0])
 
     def sample(self, rng: np.random.Generator, size: int | None = None, replace: bool = True):
-        """Uniform sample over the (allowed) unique cells."""
+        """Uniform sample over the unique cells of the space."""
         if size is None:
             return int(rng.choice(self._keys))
         return rng.choice(self._keys, size=size, replace=replace)
 
     def neighbours(self, key: int) -> np.ndarray:
-        """Allowed cells one edge flip or one op change away from the 7-vertex form of ``key``."""
+        """Cells of the space one edge flip or one op change away from the 7-vertex form of ``key``."""
+        key = int(key)
+        if key not in self._neighbours:  # hashing the ~35 variants is the slow part; searches revisit parents
+            self._neighbours[key] = self._find_neighbours(key)
+        return self._neighbours[key]
+
+    def _find_neighbours(self, key: int) -> np.ndarray:
         base = self.cell(key).padded()
         variants = []
         for src, dst in zip(_TRIU_ROWS.tolist(), _TRIU_COLS.tolist()):
@@ -446,33 +453,81 @@ class NB101Space:
             for op in CANDIDATE_OPS:
                 if op != base.ops[v]:
                     variants.append(Cell(base.matrix, base.ops[:v] + (op,) + base.ops[v + 1:]))
-        found = {self.key_of_cell(c) for c in variants if c.is_valid()} - {int(key)}
-        keys = np.array(sorted(found), dtype=np.int64)
-        return keys[self.allowed[keys]]
+        hashes = np.array(sorted({c.module_hash() for c in variants if c.is_valid()}))
+        rows = self.table.find(hashes) if len(hashes) else np.zeros(0, dtype=np.int64)
+        return np.setdiff1d(rows[rows >= 0], [key])
 
     def mutate(self, key: int, rng: np.random.Generator) -> int:
-        """NB101 paper mutation (:func:`mutate_cell`) in the full space.
+        """NB101 paper mutation (:func:`mutate_cell`) in the complete space.
 
-        A restricted space holds too few cells for random mutations to land in it, so there a
-        mutation is a uniformly chosen allowed neighbour (a uniform sample when there is none).
+        A sub-space holds too few cells for random mutations to land in it, so there a mutation is a
+        uniformly chosen neighbour in the space (a uniform sample when there is none).
         """
-        if len(self) == len(self.table):
+        if self.complete:
             return self.key_of_cell(mutate_cell(self.cell(key), rng))
         options = self.neighbours(key)
         return int(rng.choice(options)) if len(options) else self.sample(rng)
 
     def onehot(self, keys=None) -> np.ndarray:
-        """(len(keys), 56) float32 :func:`flat_encoding`; all allowed cells when keys is None."""
+        """(len(keys), 56) float32 :func:`flat_encoding`; every cell when keys is None."""
         return flat_encoding(*self._padded(keys))
 
     def graphs(self, keys=None) -> tuple[np.ndarray, np.ndarray]:
-        """arch2vec inputs: adjacency (B, 7, 7) and op one-hot (B, 7, 5), float32."""
+        """Graph codec: adjacency (B, 7, 7) and op one-hot (B, 7, 5) over :data:`ARCH2VEC_OPS`, float32."""
         return arch2vec_encoding(*self._padded(keys))
 
-    def key_of_graph(self, adjacency: np.ndarray, ops: np.ndarray) -> int:
-        """Inverse of :meth:`graphs` for one cell (scores are thresholded / arg-maxed)."""
-        return self.key_of_cell(cell_from_arch2vec(adjacency, ops))
+    def decode(self, types: np.ndarray, adj: np.ndarray) -> np.ndarray:
+        """(B,) rows of decoded graphs, -1 where one is not a valid cell of this space.
+
+        Vertices after the first ``output`` are padding; the adjacency is read at > 0.5 (upper
+        triangle) and pruned like the official ``ModelSpec``.
+        """
+        types, adj = np.asarray(types), np.asarray(adj)
+        hashes = []
+        for t, a in zip(types, adj):
+            hashes.append("")
+            names = [ARCH2VEC_OPS[i] if 0 <= i < len(ARCH2VEC_OPS) else None for i in t.tolist()]
+            if names[0] != INPUT or OUTPUT not in names:
+                continue
+            n = names.index(OUTPUT) + 1
+            if any(name in (None, INPUT) for name in names[1:n - 1]):
+                continue
+            cell = Cell(np.triu(a[:n, :n] > 0.5, k=1).astype(np.uint8), names[:n])
+            if cell.is_valid():
+                hashes[-1] = cell.module_hash()
+        return self.table.find(np.array(hashes))
 
     def _padded(self, keys) -> tuple[np.ndarray, np.ndarray]:
         keys = self._keys if keys is None else np.atleast_1d(np.asarray(keys, dtype=np.int64))
         return self.table.padded_arrays(keys)
+
+
+# ---- the space's registry entry (preprocessing.spaces) ----------------------------------------
+NAME = "nb101"
+DESCRIPTION = ("NAS-Bench-101 (cells of <= 7 vertices / 9 edges, 423,624 unique); default table: 30,001 real cells "
+               "with 108-epoch validation accuracy (data/nasbench101_30k), or --table from preprocessing.nb101_tfrecord")
+SETTINGS = {
+    "arch2vec": {"epochs": 8, "limit": 100_000},
+    "gmae": {"layers": 16, "dim": 32, "mask_ratio": 0.75, "epochs": 3, "limit": 100_000},
+    "agnet": {"epochs": 10, "limit": 100_000},
+    "predictor_eval": {"labels": (423, 846, 2115, 4230), "test_size": None},  # GMAE-NAS paper; test = the rest
+}
+
+
+def full_space() -> NB101Space:
+    return NB101Space()
+
+
+def load_search(table=None):
+    """The cells a benchmark measured as the space (keys = benchmark rows); default: the embedded 30k table."""
+    from preprocessing.nb101_table import load_benchmark
+    from preprocessing.spaces import tabular_setup
+
+    bench, table_id = load_benchmark(table)
+    space = NB101Space.restricted_to(bench.arch_strings)
+    if not np.array_equal(np.asarray(bench.arch_strings), space.table.hashes):  # keys = rows in hash order
+        order = np.argsort(bench.arch_strings)
+        rows = np.empty_like(order)
+        rows[order] = np.arange(len(order))
+        bench = bench.reindexed(rows, len(bench), bench.arch_strings[order])
+    return tabular_setup(space, bench, table_id)

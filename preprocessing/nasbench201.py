@@ -156,6 +156,8 @@ class NB201Space:
     """
 
     name = "nb201"
+    node_types = NODE_TYPES
+    n_nodes = N_NODES
 
     def __init__(self, allowed: np.ndarray | None = None):
         self.op_codes = official_op_codes()
@@ -222,12 +224,44 @@ class NB201Space:
         adj = np.broadcast_to(GRAPH_ADJACENCY, (len(keys), N_NODES, N_NODES)).copy()
         return adj, ops
 
-    def key_of_graph(self, ops: np.ndarray) -> int:
-        """Inverse of :meth:`graphs` for one cell: (8, 7) node-type one-hot (or scores) -> index."""
-        ops = np.asarray(ops)
-        if ops.shape != (N_NODES, len(NODE_TYPES)):
-            raise InputError(f"NB201 graph ops must have shape ({N_NODES}, {len(NODE_TYPES)}), got {ops.shape}")
-        types = ops.argmax(-1)
-        if types[0] != 0 or types[-1] != len(NODE_TYPES) - 1 or not np.all((types[1:-1] >= 1) & (types[1:-1] <= len(OPS))):
-            raise InputError("NB201 graph must be input, 6 edge ops, output")
-        return index_of_ops(types[1:-1] - 1)
+    def decode(self, types: np.ndarray, adj: np.ndarray) -> np.ndarray:
+        """(B,) official indices of decoded graphs, -1 where one is not an allowed cell.
+
+        Valid: node 0 ``input``, node 7 ``output``, ops in the 6 middle nodes, and exactly the fixed
+        wiring :data:`GRAPH_ADJACENCY` (read at > 0.5).
+        """
+        types, adj = np.asarray(types), np.asarray(adj)
+        ops = types[:, 1:-1] - 1
+        valid = ((types[:, 0] == 0) & (types[:, -1] == len(NODE_TYPES) - 1)
+                 & np.all((ops >= 0) & (ops < len(OPS)), axis=1)
+                 & np.all((adj > 0.5) == GRAPH_ADJACENCY.astype(bool), axis=(1, 2)))
+        out = np.full(len(types), -1, dtype=np.int64)
+        out[valid] = _index_of_code()[_code(ops[valid])]
+        out[valid] = np.where(self.allowed[out[valid]], out[valid], -1)
+        return out
+
+
+# ---- the space's registry entry (preprocessing.spaces) ----------------------------------------
+NAME = "nb201"
+DESCRIPTION = ("NAS-Bench-201 (6 edges x 5 ops, 15,625 cells); default table: the embedded NB201 / NATS tables "
+               "(cifar10, cifar100, ImageNet16-120), or --table (a converted official .npz, or your own CSV)")
+SETTINGS = {
+    "arch2vec": {"epochs": 10, "limit": None},
+    "gmae": {"layers": 12, "dim": 64, "mask_ratio": 0.15, "epochs": 20, "limit": None},
+    "agnet": {"epochs": 20, "limit": None},
+    "predictor_eval": {"labels": (50, 100, 200, 400, 1000), "test_size": 2000},
+}
+
+
+def full_space() -> NB201Space:
+    return NB201Space()
+
+
+def load_search(table=None):
+    """The cells the table measured as the space (keys = official indices, the table's rows)."""
+    from preprocessing.nb201_table import load_benchmark
+    from preprocessing.spaces import tabular_setup
+
+    bench = load_benchmark(table)
+    return tabular_setup(NB201Space(allowed=bench.extra.get("measured")), bench,
+                         "embedded:nasbench201" if table is None else str(table))

@@ -293,14 +293,28 @@ class NB101SpaceTable:
     def indices_of(self, module_hashes) -> np.ndarray:
         """Rows of many module hashes (binary search: rows are sorted); InputError naming an unknown one."""
         wanted = np.asarray(module_hashes, dtype=str)
-        rows = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
-        unknown = np.flatnonzero(self.hashes[rows] != wanted)
+        rows = self.find(wanted)
+        unknown = np.flatnonzero(rows < 0)
         if len(unknown):
             raise InputError(
                 f"{len(unknown)} of {len(wanted)} hashes are not the module hash of any NB101 cell, "
                 f"e.g. {str(wanted[unknown[0]])!r}"
             )
         return rows
+
+    def find(self, module_hashes) -> np.ndarray:
+        """Rows of many module hashes, -1 for a hash this table does not hold."""
+        wanted = np.asarray(module_hashes, dtype=str)
+        if len(self.hashes) == 0 or len(wanted) == 0:
+            return np.full(len(wanted), -1, dtype=np.int64)
+        rows = np.minimum(np.searchsorted(self.hashes, wanted), len(self.hashes) - 1)
+        return np.where(self.hashes[rows] == wanted, rows, -1).astype(np.int64)
+
+    def subset(self, rows) -> "NB101SpaceTable":
+        """The table of the given rows (ascending, so the sub-table stays sorted by hash)."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return NB101SpaceTable(hashes=self.hashes[rows], bits=self.bits[rows], labeling=self.labeling[rows],
+                               n_vertices=self.n_vertices[rows])
 
     def padded_arrays(self, rows=None) -> tuple[np.ndarray, np.ndarray]:
         """Padded array form of the given rows (all when None): (B, 7, 7) uint8, (B, 7) int8 op codes."""

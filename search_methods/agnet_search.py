@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from models.agnet import AGNet, cell_encoding
-from models.agnet_cells import cells_for
+from models.agnet_cells import GeneratorCells
 from models.pretrain_agnet import ensure_agnet_generator
 from preprocessing.errors import InputError
 
@@ -94,14 +94,15 @@ def context_from(saved: dict) -> dict:
 def prepare(args, benchmark, space) -> dict:
     """The pretrained generator (pretrained first on a fresh clone) for the grid's workers."""
     check_args(args)
-    return context_from(ensure_agnet_generator(cells_for(space).name))
+    GeneratorCells(space)  # a space without the graph codec: one error line before any work
+    return context_from(ensure_agnet_generator(space.name))
 
 
 class AGNetSearcher:
     """The generator + predictor of one search run, and the three steps of an iteration."""
 
     def __init__(self, space, args, context: dict, rng: np.random.Generator, n_targets: int = 1):
-        self.cells = cells_for(space)
+        self.cells = GeneratorCells(space)
         self.args = args
         self.rng = rng
         seed = int(rng.integers(2**31))

@@ -107,10 +107,10 @@ def bo_search(space, oracle, rng, args, inputs: torch.Tensor, surrogate: DNGO) -
 
 
 def prepare(args, benchmark, space) -> dict:
-    from models.extract_arch2vec import ensure_nb201_embeddings
+    from models.extract_arch2vec import space_embeddings
 
     check_search_args(args)
-    return {"embeddings": standardize(ensure_nb201_embeddings(dim=16, verbose=True))}
+    return {"embeddings": standardize(space_embeddings(space, dim=16, verbose=True))}
 
 
 def search(space, oracle, rng, args, context) -> None:

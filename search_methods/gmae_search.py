@@ -27,6 +27,8 @@ import torch
 from models.bayesian_linear_regression import BayesianLinearRegression
 from models.gmae import FINETUNE_MODES, GMAEEncoder, GMAEPredictor, fine_tune, predict
 from models.pretrain_gmae import build_encoder, encoder_state, ensure_gmae_encoder, load_checkpoint
+from models.space_graphs import all_key_graphs
+from preprocessing import spaces
 from preprocessing.errors import InputError
 from search_methods.evolution import mutate_unseen
 
@@ -49,8 +51,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--tournament", type=int, default=5,
                         help="gmae_evo: tournament size among the aging population (default 5)")
     parser.add_argument("--gmae-checkpoint", default=None,
-                        help="pretraining checkpoint (default: pretrained/gmae/nb201/gat-linear-ce-m0.15.pt, "
-                             "pretrained first when missing)")
+                        help="pretraining checkpoint (default: the space's paper-setting encoder, "
+                             "pretrained/gmae/<space>/gat-linear-ce-m<ratio>.pt, pretrained first when missing)")
 
 
 def prepare(args, benchmark, space) -> dict:
@@ -58,11 +60,12 @@ def prepare(args, benchmark, space) -> dict:
     for name in ("initial", "per_iteration", "candidates", "init_steps", "steps"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
-    path = args.gmae_checkpoint or ensure_gmae_encoder("nb201")
+    spaces.require(space, "graphs", args.method, single_cell=True)
+    path = args.gmae_checkpoint or ensure_gmae_encoder(space.name)
     checkpoint = load_checkpoint(path)
     config = checkpoint["config"]
-    if config["space"] != "nb201":
-        raise InputError(f"{path} was pretrained on {config['space']}; the search runs on nb201")
+    if config["space"] != space.name:
+        raise InputError(f"{path} was pretrained on {config['space']}; the search runs on {space.name}")
     if not 0 <= args.finetune_layers <= config["layers"]:
         raise InputError(f"--finetune-layers must be in 0..{config['layers']}")
     return {"config": {k: config[k] for k in ("n_types", "dim", "layers", "heads", "encoder")},
@@ -76,18 +79,21 @@ def _encoder(context: dict, pretrained: bool) -> GMAEEncoder:
     return encoder
 
 
-def _inputs(space, context: dict, start: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """adj (K, 8, 8) and the predictor input of every cell (row = official index), cached per process."""
-    key = (context["path"], start, len(space))
+def _inputs(space, context: dict, start: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """adj (K, N, N), the predictor input and the real-node mask (or None) of every key (row = key), cached
+    per process."""
+    key = (context["path"], start, space.name, len(space))
     if key not in _STATES:
-        adj, ops = (torch.from_numpy(a) for a in space.graphs(np.arange(len(space.op_codes))))
+        graphs = all_key_graphs(space)
+        adj, ops, mask = graphs.adj, graphs.ops, graphs.mask
         if start > 0:
             encoder = _encoder(context, pretrained=True).eval()
+            chunk = lambda t, i: None if t is None else t[i:i + 4096]  # noqa: E731
             with torch.no_grad():
-                ops = torch.cat([encoder.propagate(encoder.initial(ops[i:i + 4096]), adj[i:i + 4096], None, 0, start)
-                                 for i in range(0, len(adj), 4096)])
+                ops = torch.cat([encoder.propagate(encoder.initial(ops[i:i + 4096], chunk(mask, i)), adj[i:i + 4096],
+                                                   chunk(mask, i), 0, start) for i in range(0, len(adj), 4096)])
         _STATES.clear()
-        _STATES[key] = (adj, ops)
+        _STATES[key] = (adj, ops, mask)
     return _STATES[key]
 
 
@@ -100,7 +106,7 @@ class FineTunedGMAE:
         torch.manual_seed(seed)
         encoder = _encoder(context, pretrained=mode != "scratch")
         self.predictor = GMAEPredictor(encoder, context["config"]["dim"], start)
-        self.adj, self.inputs = _inputs(space, context, start)
+        self.adj, self.inputs, self.mask = _inputs(space, context, start)
         self.mode, self.lr = mode, args.finetune_lr
         self.generator = torch.Generator().manual_seed(seed)
         self.optimiser = None
@@ -108,18 +114,22 @@ class FineTunedGMAE:
     def fit(self, keys: np.ndarray, values: np.ndarray, steps: int) -> None:
         keys = torch.as_tensor(keys)
         targets = torch.as_tensor(values, dtype=torch.float32)
-        self.optimiser = fine_tune(self.predictor, self.adj[keys], self.inputs[keys], None, targets, steps=steps,
+        self.optimiser = fine_tune(self.predictor, self.adj[keys], self.inputs[keys], self._mask(keys), targets,
+                                   steps=steps,
                                    generator=self.generator, mode=self.mode, lr=self.lr, optimiser=self.optimiser)
 
     def scores(self, keys) -> np.ndarray:
         keys = torch.as_tensor(np.asarray(keys))
-        return predict(self.predictor, self.adj[keys], self.inputs[keys]).numpy()
+        return predict(self.predictor, self.adj[keys], self.inputs[keys], self._mask(keys)).numpy()
 
     @torch.no_grad()
     def features(self, keys) -> np.ndarray:
         keys = torch.as_tensor(np.asarray(keys))
         self.predictor.eval()
-        return self.predictor.features(self.adj[keys], self.inputs[keys]).double().numpy()
+        return self.predictor.features(self.adj[keys], self.inputs[keys], self._mask(keys)).double().numpy()
+
+    def _mask(self, keys: torch.Tensor) -> torch.Tensor | None:
+        return None if self.mask is None else self.mask[keys]
 
 
 def mutated_candidates(space, oracle, rng, pick_parent, n: int) -> np.ndarray:

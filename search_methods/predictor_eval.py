@@ -10,10 +10,11 @@ cells train the predictor (so training sets nest across n); the score is Kendall
 rho between the predictions and the true accuracies of the test cells. Every predictor sees the
 same splits.
 
-Labelled cells: NB201 -- all 15,625 cells with the embedded table's seed-mean validation accuracy
-of ``--dataset``; NB101 -- the labelled cells shipped in ``data/nasbench101`` (the NASLib 500-cell
-subset and the hashed official cells with a 108-epoch validation accuracy, about 1,150 distinct
-cells; one training run each, so the labels are noisier than the benchmark's 3-run means).
+Labelled cells: every cell of the space's table (``--table``, default the embedded one) with a
+validation accuracy on ``--dataset``: NB201 all 15,625 cells (seed-mean), NB101 the 30,001 real cells
+(one 108-epoch run each). Default label counts and test size are the space's
+``SETTINGS["predictor_eval"]`` (NB101: the GMAE-NAS paper's 423 / 846 / 2,115 / 4,230 labels, tested on
+every cell outside the largest training set).
 
 Predictors (``--predictors``):
 
@@ -21,13 +22,12 @@ Predictors (``--predictors``):
   BPR ranking loss; ``gmae_frozen``: the same with the encoder frozen (head only); ``gmae_scratch``:
   the same network trained from a random initialisation (the pretraining ablation);
 * ``mlp``: :class:`models.predictors.MLPPredictor` on the flat one-hot encoding;
-* ``arch2vec_mlp``: the same MLP on arch2vec embeddings, when the arch2vec engineer's embedding file
-  exists (NB201: ``pretrained/dim-16/cifar10_valid_converged-arch2vec.pt``; NB101:
-  ``pretrained/dim-16/arch2vec-nb101.pt``); otherwise its rows say "missing".
+* ``arch2vec_mlp``: the same MLP on the embeddings of the space's pretrained arch2vec model.
 
 Fits run through :mod:`search_methods.executor` (``--workers`` processes, or ``--executor ray
 [--address HOST:PORT]``; ``--threads`` each). Results are appended to ``--out`` by the driver (JSON,
-written atomically after every fit, so an interrupted run resumes where it stopped) and summarised as a markdown table (mean ± std over runs) next to it.
+written atomically after every fit, so an interrupted run resumes where it stopped) and summarised
+as a markdown table (mean ± std over runs) next to it.
 """
 from __future__ import annotations
 
@@ -47,10 +47,6 @@ from search_methods import executor
 
 ROOT = Path(__file__).resolve().parent.parent
 PREDICTORS = ("gmae", "gmae_frozen", "gmae_scratch", "mlp", "arch2vec_mlp")
-DEFAULT_LABELS = {"nb201": (50, 100, 200, 400, 1000), "nb101": (50, 100, 200, 400)}
-DEFAULT_TEST_SIZE = {"nb201": 2000, "nb101": 500}
-ARCH2VEC_FILES = {"nb201": ROOT / "pretrained" / "dim-16" / "cifar10_valid_converged-arch2vec.pt",
-                  "nb101": ROOT / "pretrained" / "dim-16" / "arch2vec-nb101.pt"}
 
 
 def rank_correlations(predicted: np.ndarray, true: np.ndarray) -> tuple[float, float]:
@@ -79,58 +75,30 @@ class LabelledCells:
         return len(self.accuracy)
 
 
-def nb201_cells(dataset: str = "cifar10") -> LabelledCells:
-    from preprocessing.nasbench201 import NB201Space
-    from preprocessing.nb201_table import load_embedded
+def labelled_cells(space_name: str, dataset: str, table=None) -> tuple[LabelledCells, object]:
+    """(every cell of the space's table with a validation accuracy on ``dataset``, the space)."""
+    from models.space_graphs import graphs_of
+    from preprocessing import spaces
 
-    metrics = load_embedded().metrics(dataset)
-    space = NB201Space()
-    keys = np.flatnonzero(np.isfinite(metrics.valid_mean))
-    adj, ops = space.graphs(keys)
-    return LabelledCells(torch.from_numpy(adj), torch.from_numpy(ops), None, space.onehot(keys), keys.tolist(),
-                         metrics.valid_mean[keys].astype(float))
-
-
-def nb101_cells() -> LabelledCells:
-    """The labelled NB101 cells in data/nasbench101, deduplicated by module hash (first source wins)."""
-    import pandas as pd
-
-    from preprocessing import nasbench101 as nb101
-
-    folder = ROOT / "data" / "nasbench101"
-    subset = pd.read_csv(folder / "nb101_subset500_naslib.csv.gz", dtype={"matrix_rowmajor": str})
-    hashed = pd.read_csv(folder / "nb101_official_hashes.csv", dtype={"matrix_rowmajor": str})
-    hashed_accuracy = hashed["val_acc_e108_one_run"].fillna(hashed["val_acc_e108_mean3"]) * 100
-    rows = [(m, o, a) for m, o, a in zip(subset["matrix_rowmajor"], subset["ops"], subset["val_accuracy_108ep_one_run"])]
-    rows += [(m, o, a) for m, o, a in zip(hashed["matrix_rowmajor"], hashed["ops"], hashed_accuracy)]
-    cells, accuracy, keys = [], [], {}
-    for matrix, ops, acc in rows:
-        names = ops.split("|")
-        n = len(names)
-        cell = nb101.Cell(np.array([int(c) for c in matrix], dtype=np.uint8).reshape(n, n), names)
-        key = cell.module_hash()
-        if key in keys or not np.isfinite(acc):
-            continue
-        keys[key] = None
-        cells.append(cell)
-        accuracy.append(float(acc))
-    adjacency, op_codes = nb101.padded_arrays(cells)
-    adj, onehot = nb101.arch2vec_encoding(adjacency, op_codes)
-    return LabelledCells(torch.from_numpy(adj), torch.from_numpy(onehot), torch.from_numpy(op_codes != nb101.PAD),
-                         nb101.flat_encoding(adjacency, op_codes), list(keys), np.array(accuracy))
+    setup = spaces.load_search(space_name, table)
+    if setup.benchmark is None:
+        raise InputError(f"the {space_name} space has no table of labelled cells to evaluate predictors on")
+    if dataset not in setup.datasets:
+        raise InputError(f"dataset {dataset!r} is not in the {space_name} table; available: {', '.join(setup.datasets)}")
+    spaces.require(setup.space, "graphs", "the predictor evaluation", single_cell=True)
+    valid = setup.benchmark.metrics(dataset).valid_mean
+    keys = setup.space.keys()[np.isfinite(valid[setup.space.keys()])]
+    graphs = graphs_of(setup.space, keys)
+    return LabelledCells(graphs.adj, graphs.ops, graphs.mask, setup.space.onehot(keys), keys.tolist(),
+                         valid[keys].astype(float)), setup.space
 
 
-def arch2vec_features(space: str, cells: LabelledCells) -> np.ndarray | None:
-    """arch2vec embeddings of the labelled cells, or None when the embedding file does not exist."""
-    path = ARCH2VEC_FILES[space]
-    if not path.exists():
-        return None
-    data = torch.load(path, map_location="cpu", weights_only=True)
-    embeddings = np.asarray(data["embeddings"], dtype=np.float32)
-    if space == "nb201":
-        return embeddings[np.asarray(cells.keys)]
-    row_of = {h: i for i, h in enumerate(data["hashes"])}
-    return embeddings[[row_of[k] for k in cells.keys]]
+def arch2vec_features(space, cells: LabelledCells) -> np.ndarray:
+    """arch2vec embeddings of the labelled cells (the space's pretrained model; the shipped one when present)."""
+    from models.extract_arch2vec import embed_keys, pretrained_model
+
+    model, _ = pretrained_model(space.name, dim=16)
+    return embed_keys(model, space, np.asarray(cells.keys))
 
 
 @dataclass
@@ -185,17 +153,13 @@ def summary_table(results: dict, predictors, labels) -> str:
         cells = []
         for n in labels:
             entries = [r for r in results["runs"] if r["predictor"] == name and r["n_labels"] == n]
-            if name in results.get("missing", {}):
-                cells.append("missing")
-            elif not entries:
+            if not entries:
                 cells.append("–")
             else:
                 tau = np.array([r["kendall_tau"] for r in entries])
                 rho = np.array([r["spearman_rho"] for r in entries])
                 cells.append(f"{tau.mean():.3f} ± {tau.std():.3f} ({rho.mean():.3f}, {len(entries)} runs)")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    for name, why in results.get("missing", {}).items():
-        lines.append(f"\n{name}: {why}")
     return "\n".join(lines) + "\n"
 
 
@@ -217,18 +181,19 @@ def _fit(shared, job: tuple[str, int, int]) -> dict:
             "cpu_s": time.process_time() - started}
 
 
-def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size: int, seed: int, out: Path,
-             settings: Settings, progress: bool = True, log=print,
+def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size: int | None, seed: int, out: Path,
+             settings: Settings, progress: bool = True, log=print, table=None,
              options: executor.ExecutorOptions = executor.ExecutorOptions(workers=1)) -> dict:
     """Every missing fit, through the executor (``options``); the driver appends each result and rewrites
     ``out`` atomically after every fit."""
-    cells = nb201_cells(dataset) if space == "nb201" else nb101_cells()
-    if test_size + max(labels) > len(cells):
+    cells, space_object = labelled_cells(space, dataset, table)
+    test_size = len(cells) - max(labels) if test_size is None else test_size
+    if test_size < 2 or test_size + max(labels) > len(cells):
         raise InputError(f"{space} has {len(cells)} labelled cells: --test-size {test_size} + {max(labels)} labels "
                          f"do not fit; lower one of them")
-    config = {"space": space, "dataset": dataset if space == "nb201" else "cifar10", "test_size": test_size,
+    config = {"space": space, "dataset": dataset, "table": table, "test_size": test_size,
               "seed": seed, "settings": {k: list(v) if isinstance(v, tuple) else v for k, v in vars(settings).items()}}
-    results = {"config": config, "runs": [], "missing": {}}
+    results = {"config": config, "runs": []}
     if out.exists():
         import json
 
@@ -239,11 +204,7 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
     done = {(r["predictor"], r["n_labels"], r["run"]) for r in results["runs"]}
     features = {"mlp": cells.flat}
     if "arch2vec_mlp" in predictors:
-        embedded = arch2vec_features(space, cells)
-        if embedded is None:
-            results["missing"]["arch2vec_mlp"] = f"arch2vec embeddings not found at {ARCH2VEC_FILES[space]}"
-        else:
-            features["arch2vec_mlp"] = embedded
+        features["arch2vec_mlp"] = arch2vec_features(space_object, cells)
     checkpoint = None
     if any(p.startswith("gmae") for p in predictors):
         from models.pretrain_gmae import ensure_gmae_encoder, load_checkpoint
@@ -251,7 +212,7 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
         checkpoint = load_checkpoint(settings.checkpoint or ensure_gmae_encoder(space))
     # Run-major order: an interrupted harness still has every (predictor, n) cell with the same runs.
     jobs = [(p, n, r) for r in range(runs) for n in labels for p in predictors
-            if (p, n, r) not in done and p not in results["missing"]]
+            if (p, n, r) not in done]
     log(f"{space}: {len(cells)} labelled cells, test {test_size}, {len(jobs)} fits to do -> {out}")
     bar = tqdm(total=len(jobs), desc="predictor eval", unit="fit", disable=not progress)
     try:
@@ -264,7 +225,7 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
     atomic_write_json(out, results, indent=1)
     table = summary_table(results, predictors, labels)
     atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(
-        f"Kendall tau ± std (Spearman rho, runs) on {test_size} held-out {space} cells ({config['dataset']} "
+        f"Kendall tau ± std (Spearman rho, runs) on {test_size} held-out {space} cells ({dataset} "
         f"validation accuracy); {runs} runs requested per cell\n\n" + table))
     log(table)
     return results
@@ -273,15 +234,19 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m search_methods.predictor_eval",
                                      description="Kendall tau / Spearman rho of accuracy predictors vs number of labels.")
-    parser.add_argument("--space", choices=("nb201", "nb101"), default="nb201", help="cell space (default nb201)")
-    parser.add_argument("--dataset", default="cifar10", choices=("cifar10", "cifar100", "ImageNet16-120"),
-                        help="NB201 dataset whose validation accuracy is the label (default cifar10)")
+    parser.add_argument("--space", default="nb201", help="search space whose table labels the cells (default nb201)")
+    parser.add_argument("--table", default=None, help="the space's table (default: its embedded one)")
+    parser.add_argument("--dataset", default="cifar10",
+                        help="dataset of the table whose validation accuracy is the label (default cifar10)")
     parser.add_argument("--predictors", nargs="+", default=["gmae", "gmae_scratch", "mlp", "arch2vec_mlp"],
                         choices=PREDICTORS, help="predictors to compare (default: gmae gmae_scratch mlp arch2vec_mlp)")
     parser.add_argument("--labels", nargs="+", type=int, default=None,
-                        help="training label counts (default NB201 50 100 200 400 1000; NB101 50 100 200 400)")
+                        help="training label counts (default: the space's; NB201 50 100 200 400 1000, NB101 423 846 "
+                             "2115 4230)")
     parser.add_argument("--runs", type=int, default=10, help="runs (splits) per label count (default 10)")
-    parser.add_argument("--test-size", type=int, default=None, help="held-out cells per run (default NB201 2000, NB101 500)")
+    parser.add_argument("--test-size", type=int, default=None,
+                        help="held-out cells per run (default: the space's; NB201 2000, NB101 every cell outside the "
+                             "largest training set)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits and fits (default 0)")
     parser.add_argument("--steps", type=int, default=100, help="GMAE fine-tuning steps (default 100)")
     parser.add_argument("--batch-size", type=int, default=64, help="GMAE fine-tuning batch (default 64)")
@@ -304,20 +269,23 @@ def build_parser() -> argparse.ArgumentParser:
 @cli_entry
 def main(argv=None) -> None:
     args = build_parser().parse_args(argv)
-    labels = tuple(args.labels or DEFAULT_LABELS[args.space])
+    from preprocessing import spaces
+
+    defaults = spaces.settings(args.space, "predictor_eval")
+    labels = tuple(args.labels or defaults["labels"])
     if min(labels) < 2 or args.runs < 1 or args.steps < 1 or args.batch_size < 2 or args.threads < 1:
         raise InputError("--labels must be >= 2, --runs/--steps/--threads >= 1 and --batch-size >= 2")
-    test_size = args.test_size or DEFAULT_TEST_SIZE[args.space]
-    if test_size < 2:
+    test_size = args.test_size if args.test_size is not None else defaults["test_size"]
+    if test_size is not None and test_size < 2:
         raise InputError("--test-size must be >= 2")
-    dataset = args.dataset if args.space == "nb201" else "cifar10"
+    dataset = args.dataset
     out = Path(args.out) if args.out else ROOT / "saved_logs" / "predictor_eval" / f"{args.space}-{dataset}.json"
     torch.set_num_threads(args.threads)
     settings = Settings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, encoder_lr=args.encoder_lr,
                         mlp_hidden=tuple(args.mlp_hidden), mlp_steps=args.mlp_steps, checkpoint=args.checkpoint)
     options = executor.ExecutorOptions.from_args(args, threads=args.threads)
     evaluate(args.space, dataset, args.predictors, labels, args.runs, test_size, args.seed, out, settings,
-             progress=not args.quiet, options=options)
+             progress=not args.quiet, table=args.table, options=options)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,8 @@ The figure the WeakNAS paper leads with. Each run is the method's ordinary searc
 of highest seed-mean validation accuracy on that dataset -- has been queried. A run that spends
 ``--queries`` without finding it is censored (``queries_to_optimum`` null). Logs use the common
 format plus ``target_arch`` and ``queries_to_optimum``, under
-``<out>/q2o<queries>[_seed]/nb201/<dataset>/<method>/seed_<k>.json`` (resumable like the runner).
+``<out>/q2o<queries>[_seed]/<space>/<dataset>/<method>/seed_<k>.json`` (resumable like the runner).
+Any tabular space (``--space``, default nb201) works: the target is the best cell of its table.
 Every flag of :mod:`search_methods.run` and of the method applies, the executor's too (``--workers``,
 ``--executor ray``, ``--address``).
 """
@@ -19,29 +20,36 @@ import sys
 import time
 
 import numpy as np
+
 from preprocessing.errors import InputError, cli_entry
 from search_methods import executor, results
-from search_methods.oracle import BudgetExhausted, Oracle
+from search_methods.oracle import BudgetExhausted
 from search_methods.run import (dispatch, load_method, load_search_setup, parse_args, parse_seeds, pending_jobs,
                                 run_config)
 
 DEFAULT_QUERIES = 1000
 
 
-class TargetOracle(Oracle):
-    """An :class:`Oracle` that ends the run (``BudgetExhausted``) right after ``target`` is queried."""
+class TargetOracle:
+    """Any oracle, ending the run (``BudgetExhausted``) right after ``target`` is queried."""
 
-    def __init__(self, target: int, *args, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, oracle, target: int):
+        self._oracle = oracle
         self.target = int(target)
         self.found_at: int | None = None
 
+    def __getattr__(self, name):
+        return getattr(self._oracle, name)
+
     def query(self, key) -> float:
-        value = super().query(key)
+        value = self._oracle.query(key)
         if int(key) == self.target and self.found_at is None:
-            self.found_at = self.n_queries
+            self.found_at = self._oracle.n_queries
             raise BudgetExhausted
         return value
+
+    def query_many(self, keys) -> np.ndarray:
+        return np.asarray([self.query(key) for key in keys], dtype=float)
 
 
 class _PositionOracle:
@@ -73,37 +81,40 @@ def simulate_random(space, target: int, seed: int) -> int:
     raise InputError(f"target {target} is not in the space")
 
 
-def optimum(bench, space, dataset: str) -> int:
+def optimum(setup, dataset: str) -> int:
     """Key of the best seed-mean validation accuracy among the space's cells."""
-    valid = bench.metrics(dataset).valid_mean[space.keys()]
-    return int(space.keys()[np.nanargmax(valid)])
+    if setup.benchmark is None:
+        raise InputError(f"queries to the optimum needs a tabular space; the {setup.space.name} space has no table "
+                         f"that knows its best cell")
+    keys = setup.space.keys()
+    return int(keys[np.nanargmax(setup.benchmark.metrics(dataset).valid_mean[keys])])
 
 
 _STATE: dict = {}
 
 
-def _init(table) -> None:
-    """Per worker process: the benchmark and the space, loaded once."""
-    bench, space = load_search_setup("nb201", table)
-    _STATE.update(bench=bench, space=space)
+def _init(space_name: str, table) -> None:
+    """Per worker process: the search setup, loaded once."""
+    _STATE.update(setup=load_search_setup(space_name, table))
 
 
 def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
     """One search run until the optimum is queried (or the budget is spent); returns its log."""
-    bench, space = _STATE["bench"], _STATE["space"]
-    target = optimum(bench, space, dataset)
+    setup = _STATE["setup"]
+    space = setup.space
+    target = optimum(setup, dataset)
     random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
-    oracle = TargetOracle(target, bench, dataset, signal=args.signal, rng=np.random.default_rng([seed, 1]),
-                          max_queries=args.queries, to_string=space.to_string)
+    oracle = TargetOracle(setup.make_oracle(dataset, args.signal, np.random.default_rng([seed, 1]), args.queries,
+                                            None), target)
     start = time.perf_counter()
     try:
         module.search(space, oracle, np.random.default_rng(seed), args, context)
     except BudgetExhausted:
         pass
     log = results.build_log(
-        method=args.method, space="nb201", dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
+        method=args.method, space=args.space, dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
         budget={"queries": args.queries, "sim_time_s": None}, config=run_config(args),
         oracle=oracle, wall_time_s=time.perf_counter() - start)
     log.update(target_arch=space.to_string(target), queries_to_optimum=oracle.found_at)
@@ -132,20 +143,20 @@ def parse(argv=None):
 @cli_entry
 def main(argv=None) -> None:
     args, module = parse(argv)
-    bench, space = load_search_setup("nb201", args.table)
+    setup = load_search_setup(args.space, args.table)
     if args.datasets is None:
-        args.datasets = list(bench.datasets)
+        args.datasets = list(setup.datasets)
     for dataset in args.datasets:
-        bench.metrics(dataset)
+        optimum(setup, dataset)  # unknown dataset or a space without a table: one error line before any work
     seeds = parse_seeds(args.seeds)
     options = executor.ExecutorOptions.from_args(args)
     jobs = pending_jobs(args, args.datasets, seeds)
     if jobs:
-        context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
-        dispatch(args, options, jobs, _task, (_init, (args.table,)), (args, context), "nb201")
+        context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
+        dispatch(args, options, jobs, _task, (_init, (args.space, args.table)), (args, context), args.space)
     if not args.quiet:
         for dataset in args.datasets:
-            logs = [results.read_log(results.log_path(args.out, args.protocol, "nb201", dataset, args.method, s))
+            logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, dataset, args.method, s))
                     for s in seeds]
             found = np.array([g["queries_to_optimum"] for g in logs if g["queries_to_optimum"] is not None])
             text = f"{found.mean():.1f} ± {found.std():.1f}" if len(found) else "-"

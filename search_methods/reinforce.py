@@ -165,10 +165,10 @@ def rl_search(space, oracle, rng, args, embedding, extra_optimizer=None) -> None
 
 
 def prepare(args, benchmark, space) -> dict:
-    from models.extract_arch2vec import ensure_nb201_embeddings
+    from models.extract_arch2vec import space_embeddings
 
     check_search_args(args)
-    return {"embeddings": ensure_nb201_embeddings(dim=16, verbose=True)}
+    return {"embeddings": space_embeddings(space, dim=16, verbose=True)}
 
 
 def search(space, oracle, rng, args, context) -> None:

@@ -23,12 +23,13 @@ import time
 import numpy as np
 from tqdm import tqdm
 
+from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
+from preprocessing.spaces import SearchSetup
 from search_methods import executor, results
-from search_methods.oracle import SIGNALS, BudgetExhausted, Oracle
+from search_methods.oracle import SIGNALS, BudgetExhausted
 from search_methods.registry import METHODS
 
-SPACES = ("nb201", "nb101")
 TIME_PER_QUERY = ("table", "epochs12")
 # Flags that describe the grid rather than a run; everything else is the run's config.
 GRID_FLAGS = ("datasets", "seeds", "workers", "executor", "address", "out", "overwrite", "quiet")
@@ -61,13 +62,14 @@ def load_method(name: str):
 def build_parser(method_module=None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m search_methods.run",
-        description="Run one search method on NAS-Bench-201 for several datasets and seeds (the common protocol). "
+        description="Run one search method on a search space for several datasets and seeds (the common protocol). "
                     "Method ids: " + ", ".join(METHODS) + ". Add --method NAME --help for the method's own flags.",
     )
     parser.add_argument("--method", required=True, help="method id, one of: " + ", ".join(METHODS))
-    parser.add_argument("--space", choices=SPACES, default="nb201",
-                        help="search space: nb201 (default; embedded table) or nb101 (needs --table from "
-                             "preprocessing.nb101_tfrecord)")
+    parser.add_argument("--space", default="nb201", metavar="SPACE",
+                        help="search space: " + "; ".join(f"{name} = {spaces.module_of(name).DESCRIPTION}"
+                                                          for name in spaces.SPACES)
+                             + " (default nb201); or the module path of your own space (see README)")
     parser.add_argument("--datasets", nargs="+", default=None, metavar="NAME",
                         help="datasets to search (default: every dataset of the table: cifar10 cifar100 "
                              "ImageNet16-120 for NB201; 'custom' for a CSV --table)")
@@ -108,6 +110,7 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
     known, _ = probe.parse_known_args(argv)
     module = load_method(known.method) if known.method else None
     args = build_parser(module).parse_args(argv)
+    spaces.module_of(args.space)  # unknown space -> one error line before any work
     if args.queries is None and args.time_budget is None:
         args.queries = 150
     if args.queries is not None and args.queries < 1:
@@ -123,11 +126,14 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
     return args, module
 
 
-def simulated_time_per_query(bench, dataset: str, mode: str):
+def simulated_time_per_query(setup: SearchSetup, dataset: str, mode: str):
     """The oracle's ``time_per_query`` for ``--time-per-query``: None = the table's training time."""
     if mode == "table":
         return None
-    per_epoch = bench.metrics(dataset).extra.get("time_per_epoch_s")
+    if setup.benchmark is None:
+        raise InputError(f"--time-per-query {mode} needs a tabular space; the {setup.space.name} space trains each "
+                         f"query for real: use --time-per-query table")
+    per_epoch = setup.benchmark.metrics(dataset).extra.get("time_per_epoch_s")
     if per_epoch is None:
         raise InputError(f"--time-per-query {mode} needs per-epoch times, which the {dataset} table lacks; "
                          f"use --time-per-query table")
@@ -142,34 +148,14 @@ def run_config(args) -> dict:
 _WORKER: dict = {}
 
 
-def load_search_setup(space_name: str, table) -> tuple:
-    """(benchmark, space) for a run; the benchmark's rows are the space's keys."""
-    if space_name == "nb201":
-        from preprocessing.nasbench201 import NB201Space
-        from preprocessing.nb201_table import load_benchmark
-
-        bench = load_benchmark(table)
-        return bench, NB201Space(allowed=bench.extra.get("measured"))
-    from preprocessing.benchmark_table import Benchmark
-    from preprocessing.nasbench101 import NB101Space
-
-    if table is None:
-        raise InputError("NB101 searches need a converted NB101 table: run python -m preprocessing.nb101_tfrecord "
-                         "--tfrecord nasbench_only108.tfrecord --out data/cache/nb101.npz, then pass --table "
-                         "data/cache/nb101.npz")
-    bench = Benchmark.load(table)
-    if bench.space != "nb101":
-        raise InputError(f"--table {table} is a {bench.space} table; --space nb101 needs an NB101 one")
-    space = NB101Space()
-    rows = space.table.indices_of(bench.arch_strings)
-    bench = bench.reindexed(rows, len(space.table), space.table.hashes)
-    return bench, NB101Space(allowed=bench.extra["measured"], table=space.table)
+def load_search_setup(space_name: str, table) -> SearchSetup:
+    """The space a run searches and what answers its queries (:mod:`preprocessing.spaces`)."""
+    return spaces.load_search(space_name, table)
 
 
 def _setup(space_name: str, table) -> None:
-    """Per-process state: the benchmark and the space (loaded once per worker)."""
-    bench, space = load_search_setup(space_name, table)
-    _WORKER.update(setup=(space_name, table), bench=bench, space=space)
+    """Per-process state: the search setup (loaded once per worker)."""
+    _WORKER.update(setup=(space_name, table), search=load_search_setup(space_name, table))
 
 
 def run_one(args, module, context, dataset: str, seed: int) -> dict:
@@ -181,11 +167,11 @@ def run_one(args, module, context, dataset: str, seed: int) -> dict:
     random.seed(seed)
     if "torch" in sys.modules:
         sys.modules["torch"].manual_seed(seed)
-    space = _WORKER["space"]
-    oracle = Oracle(_WORKER["bench"], dataset, signal=args.signal, rng=np.random.default_rng([seed, 1]),
-                    max_queries=args.queries, max_time_s=args.time_budget, to_string=space.to_string,
-                    time_per_query=simulated_time_per_query(_WORKER["bench"], dataset,
-                                                            getattr(args, "time_per_query", "table")))
+    setup = _WORKER["search"]
+    space = setup.space
+    oracle = setup.make_oracle(dataset, args.signal, np.random.default_rng([seed, 1]), args.queries,
+                               args.time_budget, simulated_time_per_query(setup, dataset,
+                                                                          getattr(args, "time_per_query", "table")))
     start = time.perf_counter()
     try:
         module.search(space, oracle, np.random.default_rng(seed), args, context)
@@ -242,17 +228,19 @@ def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
 
 
 def run_grid(args, module) -> list[dict]:
-    bench, space = load_search_setup(args.space, args.table)
+    setup = load_search_setup(args.space, args.table)
     if args.datasets is None:
-        args.datasets = list(bench.datasets)
+        args.datasets = list(setup.datasets)
     for dataset in args.datasets:
-        bench.metrics(dataset)  # unknown dataset -> InputError before any work
-        simulated_time_per_query(bench, dataset, getattr(args, "time_per_query", "table"))
+        if dataset not in setup.datasets:  # before any work
+            raise InputError(f"dataset {dataset!r} is not in this {args.space} table; available: "
+                             f"{', '.join(setup.datasets)}")
+        simulated_time_per_query(setup, dataset, getattr(args, "time_per_query", "table"))
     seeds = parse_seeds(args.seeds)
     options = executor.ExecutorOptions.from_args(args)
     jobs = pending_jobs(args, args.datasets, seeds)
     if jobs:
-        context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
+        context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
         dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, context), args.space)
     logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, d, args.method, s))
             for d in args.datasets for s in seeds]
@@ -260,8 +248,10 @@ def run_grid(args, module) -> list[dict]:
         for dataset in args.datasets:
             finals = np.array([log["final"]["best_test"] for log in logs if log["dataset"] == dataset], dtype=float)
             valids = np.array([log["final"]["best_valid"] for log in logs if log["dataset"] == dataset], dtype=float)
+            test = (f"test {finals.mean():.2f} ± {finals.std():.2f}" if np.isfinite(finals).all()
+                    else "test: none in this table")
             print(f"{args.method:>12} {args.protocol} {dataset:>15}: valid {valids.mean():.2f} ± {valids.std():.2f}"
-                  f"  test {finals.mean():.2f} ± {finals.std():.2f}  ({len(finals)} seeds)")
+                  f"  {test}  ({len(finals)} seeds)")
     return logs
 
 

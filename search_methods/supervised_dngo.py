@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from models.supervised_embedding import TanhBasis
 from search_methods import dngo
-from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_ops, build_encoder
+from preprocessing import spaces
+from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_inputs, build_encoder
 
 DESCRIPTION = "supervised-BO: DNGO + EI with a GIN feature network trained on the queried accuracies"
 
@@ -24,10 +25,11 @@ def add_arguments(parser) -> None:
 
 
 def prepare(args, benchmark, space) -> None:
+    spaces.require(space, "graphs", args.method, single_cell=True)
     dngo.check_search_args(args)
 
 
 def search(space, oracle, rng, args, context) -> None:
-    inputs = all_cell_ops(space)
-    surrogate = dngo.make_surrogate(args, lambda: (TanhBasis(build_encoder(args)), 16))
+    inputs = all_cell_inputs(space)
+    surrogate = dngo.make_surrogate(args, lambda: (TanhBasis(build_encoder(args, space)), 16))
     dngo.bo_search(space, oracle, rng, args, inputs, surrogate)

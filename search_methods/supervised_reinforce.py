@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import torch
 
+from models.space_graphs import all_key_graphs
 from models.supervised_embedding import EncoderEmbedding, GraphEncoder
-from preprocessing.nasbench201 import GRAPH_ADJACENCY, NODE_TYPES
+from preprocessing import spaces
 from search_methods import reinforce
 
 DESCRIPTION = "supervised-RL: REINFORCE on a GIN representation trained by the policy gradient during the search"
@@ -31,25 +32,27 @@ def add_arguments(parser) -> None:
                         help="Adam learning rate of the encoder (default 1e-3)")
 
 
-def build_encoder(args) -> GraphEncoder:
-    """A freshly initialised NB201 encoder (weights from torch's global generator)."""
-    return GraphEncoder(GRAPH_ADJACENCY, len(NODE_TYPES), hidden=args.gin_hidden, latent=16, n_layers=args.gin_layers)
+def build_encoder(args, space) -> GraphEncoder:
+    """A freshly initialised encoder for the space's graphs (weights from torch's global generator)."""
+    return GraphEncoder(space.n_nodes, len(space.node_types), hidden=args.gin_hidden, latent=16,
+                        n_layers=args.gin_layers)
 
 
-def all_cell_ops(space) -> torch.Tensor:
-    """(15625, 8, 7) node-type one-hot of every cell, row = official index."""
-    _, ops = space.graphs(range(len(space.op_codes)))
-    return torch.as_tensor(ops)
+def all_cell_inputs(space) -> torch.Tensor:
+    """(K, N, N + T) packed graph of every key 0..max(keys), row = key."""
+    graphs = all_key_graphs(space)
+    return torch.cat([graphs.adj, graphs.ops], dim=-1)
 
 
 def prepare(args, benchmark, space) -> None:
+    spaces.require(space, "graphs", args.method, single_cell=True)
     reinforce.check_search_args(args)
 
 
 def search(space, oracle, rng, args, context) -> None:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(int(rng.integers(2 ** 31)))
-        encoder = build_encoder(args)
-    embedding = EncoderEmbedding(encoder, all_cell_ops(space))
+        encoder = build_encoder(args, space)
+    embedding = EncoderEmbedding(encoder, all_cell_inputs(space))
     reinforce.rl_search(space, oracle, rng, args, embedding,
                         extra_optimizer=torch.optim.Adam(encoder.parameters(), lr=args.encoder_lr))

@@ -7,7 +7,7 @@ import torch
 
 from models import pretrain_agnet
 from models.agnet import AGNet, CellGenerator
-from models.agnet_cells import NB101Cells, NB201Cells
+from models.agnet_cells import GeneratorCells
 from preprocessing.errors import InputError
 from preprocessing.nasbench201 import GRAPH_ADJACENCY, NB201Space
 from preprocessing.nb201_table import load_embedded
@@ -17,7 +17,7 @@ from search_methods.pareto import hypervolume, nondominated_ranks, pareto_front,
 
 torch.set_num_threads(1)
 SPACE = NB201Space()
-CELLS = NB201Cells(SPACE)
+CELLS = GeneratorCells(SPACE)
 BENCH = load_embedded()
 
 
@@ -80,8 +80,11 @@ def test_codec_round_trips_and_rejects_wrong_wiring():
 
 
 def test_nb101_codec_round_trips_isomorphic_graphs_and_rejects_invalid():
-    cells = NB101Cells()
-    keys = np.array([0, 5, 1000, len(cells.table) - 1])
+    from preprocessing.nasbench101 import NB101Space
+
+    full = NB101Space()
+    cells = GeneratorCells(full)
+    keys = np.array([0, 5, 1000, len(full) - 1])
     types, adj, n_nodes = cells.graphs(keys)
     assert cells.max_nodes == 7 and np.all(types[np.arange(4), n_nodes - 1] == cells.n_types - 1)
     assert np.array_equal(cells.keys(types, adj, n_nodes), keys)
@@ -92,9 +95,9 @@ def test_nb101_codec_round_trips_isomorphic_graphs_and_rejects_invalid():
     swapped = many_adj[row][np.ix_(order, order)][None]
     assert not np.array_equal(swapped[0], many_adj[row])
     assert cells.keys(many_types[row:row + 1, order], swapped, many_n[row:row + 1])[0] == row
-    restricted = NB101Cells(cells.table, allowed=np.isin(np.arange(len(cells.table)), keys[:2]))
-    assert list(restricted.keys(types, adj, n_nodes)) == [0, 5, -1, -1]
-    assert list(restricted.all_keys()) == [0, 5]
+    restricted = GeneratorCells(NB101Space.restricted_to([full.to_string(k) for k in keys[:2]]))
+    assert list(restricted.keys(types, adj, n_nodes)) == [0, 1, -1, -1]  # the sub-space's own rows
+    assert list(restricted.all_keys()) == [0, 1]
     disconnected = adj.copy()
     disconnected[:, 0] = 0  # no edge leaves the input
     assert np.all(cells.keys(types, disconnected, n_nodes) == -1)

@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from models.arch2vec import Arch2Vec, reconstruction_accuracy, vae_loss
-from models.arch2vec_spaces import DartsGraphs, NB101Graphs, NB201Graphs, decoding_stats
-from models.extract_arch2vec import embed_graphs, ensure_nb201_embeddings, extract, nb201_embedding_path
+from models.extract_arch2vec import embed_keys, extract, space_embeddings
+from models.space_graphs import decoding_stats, pretraining_graphs
 from models.pretrain_arch2vec import checkpoint_path, load_checkpoint, load_pretrained, main, pretrain
-from preprocessing import darts_space, nasbench101 as nb101
+from preprocessing import nasbench101 as nb101
 from preprocessing.errors import InputError
 from preprocessing.nasbench201 import GRAPH_ADJACENCY, NB201Space
 
@@ -103,33 +103,31 @@ def test_unfinished_run_needs_resume_and_cli_errors(tmp_path, capsys):
         load_checkpoint(path)
 
 
-def test_extraction_and_ensure(tmp_path):
+def test_extraction_and_space_embeddings(tmp_path):
     pretrain("nb201", epochs=1, limit=200, out=tmp_path, **QUICK)
-    written = extract("nb201", out=tmp_path, log=lambda *_: None)
-    assert len(written) == 3
+    path = extract("nb201", out=tmp_path, log=lambda *_: None)
     from preprocessing.nb201_table import load_embedded
 
     bench = load_embedded()
-    data = torch.load(nb201_embedding_path(tmp_path, "cifar100"), weights_only=True)
+    data = torch.load(path, weights_only=True)
     assert data["embeddings"].shape == (15625, 16) and data["embeddings"].dtype == torch.float32
-    assert np.allclose(data["valid"].numpy(), bench.metrics("cifar100").valid_mean)
-    assert np.allclose(data["test"].numpy(), bench.metrics("cifar100").test_mean)
-    assert data["arch_strings"][6111] == bench.arch_strings[6111] and data["dataset"] == "cifar100"
+    assert np.allclose(data["valid/cifar100"].numpy(), bench.metrics("cifar100").valid_mean)
+    assert np.allclose(data["test/cifar100"].numpy(), bench.metrics("cifar100").test_mean)
+    assert data["arch_strings"][6111] == bench.arch_strings[6111]
     model = load_pretrained(load_checkpoint(checkpoint_path(tmp_path, "nb201")))
     rows = [0, 6111, 15624]
-    graphs = NB201Graphs().cells().subset(torch.tensor(rows))
-    assert torch.allclose(data["embeddings"][rows], embed_graphs(model, graphs), atol=1e-5)
-    loaded = ensure_nb201_embeddings(16, verbose=False, out=tmp_path)
-    assert isinstance(loaded, np.ndarray) and np.array_equal(loaded, data["embeddings"].numpy())
-    nb201_embedding_path(tmp_path, "cifar10").unlink()  # finished checkpoint, missing file: extract only
-    assert np.array_equal(ensure_nb201_embeddings(16, verbose=False, out=tmp_path), loaded)
+    assert np.allclose(data["embeddings"][rows].numpy(), embed_keys(model, NB201Space(), rows), atol=1e-5)
+    embeddings = space_embeddings(NB201Space(), 16, verbose=False, out=tmp_path)
+    assert isinstance(embeddings, np.ndarray) and np.array_equal(embeddings, data["embeddings"].numpy())
+    restricted = NB201Space(allowed=np.isin(np.arange(15625), rows))  # rows = keys, up to the largest key
+    assert np.array_equal(space_embeddings(restricted, 16, verbose=False, out=tmp_path), embeddings)
 
 
 def test_nb201_decoding_rule():
-    space = NB201Graphs()
-    adj, ops = NB201Space().graphs([6111, 6111, 42])
+    space = NB201Space()
+    adj, ops = space.graphs([6111, 6111, 42])
     types, edges = ops.argmax(-1), adj.astype(bool)
-    assert space.decode(types, edges) == [6111, 6111, 42]
+    assert space.decode(types, edges).tolist() == [6111, 6111, 42]
     stats = decoding_stats(space, types, edges)
     assert stats["valid"] == 1.0 and stats["unique"] == pytest.approx(2 / 3)
     bad_edges = edges.copy()
@@ -137,38 +135,26 @@ def test_nb201_decoding_rule():
     bad_types = types.copy()
     bad_types[1, 0] = 3  # first node not the input
     bad_types[2, 3] = 6  # an op node decoded as output
-    assert space.decode(types, bad_edges)[0] is None
-    assert space.decode(bad_types, edges)[1:] == [None, None]
-    assert space.types_valid(bad_types).tolist() == [True, False, False]
+    assert space.decode(types, bad_edges).tolist() == [-1, 6111, 42]
+    assert space.decode(bad_types, edges).tolist() == [6111, -1, -1]
     assert GRAPH_ADJACENCY.sum() == edges[0].sum()
 
 
 def test_nb101_decoding_rule():
-    space = NB101Graphs()
+    space = nb101.NB101Space()
     cells = [nb101.Cell([[0, 1, 1], [0, 0, 1], [0, 0, 0]], ["input", "maxpool3x3", "output"]),
              nb101.random_cell(np.random.default_rng(3))]
     adj, ops = nb101.arch2vec_encoding(*nb101.padded_arrays(cells))
     types = ops.argmax(-1)
     types[0, 3:] = 2  # a decoder predicts a type for the padding slots too: they follow the output
-    keys = space.decode(types, adj.astype(bool))
-    assert keys == [c.module_hash() for c in cells]
-    disconnected = adj.astype(bool).copy()
-    disconnected[0] = False
-    assert space.decode(types, disconnected)[0] is None
+    keys = space.decode(types, adj)
+    assert [space.to_string(k) for k in keys] == [c.module_hash() for c in cells]
+    disconnected = adj.copy()
+    disconnected[0] = 0
+    assert space.decode(types, disconnected)[0] == -1
     no_output = types.copy()
     no_output[1, :] = 2
-    assert space.decode(no_output, adj.astype(bool))[1] is None
-
-
-def test_darts_decoding_rule():
-    space = DartsGraphs()
-    cells, hashes = darts_space.sample_unique_cells(3, np.random.default_rng(0))
-    graphs = space.graphs_of(cells, hashes)
-    types, edges = graphs.ops.argmax(-1).numpy(), graphs.adj.bool().numpy()
-    assert space.decode(types, edges) == hashes
-    broken = edges.copy()
-    broken[0, :, 2] = False  # op node 2 reads nothing
-    assert space.decode(types, broken)[0] is None
+    assert space.decode(no_output, adj)[1] == -1
 
 
 def test_reconstruction_accuracy_counts():
@@ -204,24 +190,11 @@ def test_nasbench201_json_entries(tmp_path):
     assert np.array_equal(entry["module_adjacency"], GRAPH_ADJACENCY)
     operations = np.array(entry["module_operations"])
     assert operations.shape == (8, 7) and (operations.sum(1) == 1).all()
-    assert NB201Space().key_of_graph(operations) == 6111
+    adjacency = np.array(entry["module_adjacency"])[None]
+    assert NB201Space().decode(operations.argmax(-1)[None], adjacency).tolist() == [6111]
     with pytest.raises(SystemExit):
         json_main(["--out-dir", str(tmp_path), "--table", str(tmp_path / "missing.npz")])
     assert not list(tmp_path.iterdir())
-
-
-def test_darts_genotype_embedding_concatenates_cells():
-    from models.extract_arch2vec import embed_darts_genotypes
-
-    cells, _ = darts_space.sample_unique_cells(2, np.random.default_rng(1))
-    genotypes = [darts_space.Genotype(cells[0], darts_space.CONCAT, cells[0], darts_space.CONCAT),
-                 darts_space.Genotype(cells[0], darts_space.CONCAT, cells[1], darts_space.CONCAT)]
-    torch.manual_seed(0)
-    model = Arch2Vec(n_types=len(darts_space.NODE_TYPES))
-    embeddings = embed_darts_genotypes(model, genotypes)
-    assert embeddings.shape == (2, 32)
-    assert np.allclose(embeddings[0, :16], embeddings[0, 16:])
-    assert np.allclose(embeddings[1, :16], embeddings[0, :16]) and not np.allclose(embeddings[1, 16:], embeddings[0, 16:])
 
 
 def test_prior_sampling_and_fitted_gaussians():
@@ -229,7 +202,7 @@ def test_prior_sampling_and_fitted_gaussians():
 
     torch.manual_seed(0)
     model = Arch2Vec(n_types=7)
-    graphs = NB201Graphs().cells(limit=64, seed=0)
+    _, graphs = pretraining_graphs("nb201", limit=64, seed=0)
     gaussians = fitted_priors(model, graphs)
     for fitted in gaussians.values():
         assert fitted["mean"].shape == (128,) and fitted["scale"].shape == (128, 128)

@@ -192,9 +192,12 @@ def test_expected_improvement_properties():
 
 # ---- runner hook -------------------------------------------------------------------------------
 def test_time_per_query_epochs12_uses_per_epoch_time(bench):
-    assert simulated_time_per_query(bench, "cifar10", "table") is None
-    cost = simulated_time_per_query(bench, "cifar10", "epochs12")
+    from preprocessing.spaces import tabular_setup
+
+    setup = tabular_setup(NB201Space(), bench, "embedded:nasbench201")
+    assert simulated_time_per_query(setup, "cifar10", "table") is None
+    cost = simulated_time_per_query(setup, "cifar10", "epochs12")
     per_epoch = bench.metrics("cifar10").extra["time_per_epoch_s"]
     assert cost(6111) == pytest.approx(12 * per_epoch[6111])
     with pytest.raises(InputError):
-        simulated_time_per_query(bench, "cifar100", "epochs12")
+        simulated_time_per_query(setup, "cifar100", "epochs12")

@@ -91,7 +91,8 @@ def test_masks_cover_every_op_node_uniformly():
 def test_pretraining_loss_decreases_on_learnable_data():
     # Cells whose 6 ops are all the same type: a masked op is predictable from its neighbours.
     space = NB201Space()
-    keys = [space.key_of_graph(np.eye(7)[[0] + [t] * 6 + [6]]) for t in range(1, 6)]
+    types = np.array([[0] + [t] * 6 + [6] for t in range(1, 6)])
+    keys = space.decode(types, space.graphs(np.zeros(5, dtype=int))[0]).tolist()
     adj, ops = (torch.from_numpy(a) for a in space.graphs(np.repeat(keys, 8)))
     torch.manual_seed(0)
     model = GMAE(7, dim=16, layers=2, heads=2)

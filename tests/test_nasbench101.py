@@ -312,18 +312,39 @@ def test_nb101_space_interface(space_table):
     assert 0 < len(neighbours) <= 31 and int(keys[0]) not in neighbours
     adjacency, ops = space.graphs(keys)
     assert adjacency.shape == (5, 7, 7) and ops.shape == (5, 7, 5)
-    assert [space.key_of_graph(a, o) for a, o in zip(adjacency, ops)] == keys.tolist()
+    assert space.decode(ops.argmax(-1), adjacency).tolist() == keys.tolist()
+    no_output = ops.argmax(-1)
+    no_output[no_output == len(space.node_types) - 1] = 1
+    assert (space.decode(no_output, adjacency) == -1).all()
     assert space.onehot(keys).shape == (5, 56)
     assert NB101Space().table is space_table  # loaded once per process
 
 
 def test_nb101_space_restricted_to_a_table(space_table):
     full = NB101Space(table=space_table)
-    hashes = [full.to_string(k) for k in (3, 10, 400_000)]
+    hashes = [full.to_string(k) for k in (400_000, 3, 10)]
     space = NB101Space.restricted_to(hashes, table=full.table)
-    assert len(space) == 3 and set(space.keys().tolist()) == {3, 10, 400_000}
+    assert len(space) == 3 and space.keys().tolist() == [0, 1, 2] and not space.complete
+    assert [space.to_string(k) for k in space.keys()] == sorted(hashes)  # rows in hash order
     rng = np.random.default_rng(1)
-    assert {space.sample(rng) for _ in range(30)} <= {3, 10, 400_000}
-    assert space.mutate(3, rng) in {10, 400_000} or len(space.neighbours(3)) == 0
+    assert {space.sample(rng) for _ in range(30)} <= {0, 1, 2}
+    assert space.mutate(0, rng) in {1, 2} or len(space.neighbours(0)) == 0
+    adjacency, ops = space.graphs([1])
+    assert space.decode(ops.argmax(-1), adjacency).tolist() == [1]
+    adjacency, ops = full.graphs([5])  # a valid cell this sub-space does not hold
+    assert space.decode(ops.argmax(-1), adjacency).tolist() == [-1]
     with pytest.raises(InputError, match="1 of 1 hashes are not the module hash"):
         NB101Space.restricted_to(["0" * 32], table=full.table)
+
+
+def test_nb101_embedded_table_is_the_default_search():
+    from preprocessing import spaces
+
+    setup = spaces.load_search("nb101")
+    assert len(setup.space) == 30_001 and setup.datasets == ("cifar10",)
+    metrics = setup.benchmark.metrics("cifar10")
+    assert np.isnan(metrics.test_mean).all()  # the 30k file has no test accuracy
+    assert abs(np.nanmax(metrics.valid_mean) - 94.91) < 0.01 and np.all(metrics.train_time_s > 0)
+    keys = setup.space.sample(np.random.default_rng(0), size=3)
+    assert [setup.benchmark.arch_strings[k] for k in keys] == [setup.space.to_string(k) for k in keys]
+    assert set(metrics.extra) == {"valid_e4", "valid_e12", "valid_e36"}

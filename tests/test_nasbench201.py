@@ -60,7 +60,10 @@ def test_onehot_and_graph_encodings():
     assert adj.shape == (2, 8, 8) and ops.shape == (2, 8, 7)
     assert np.all(np.triu(adj[0], 1) == adj[0])  # a DAG in topological order
     assert adj[0].sum(0)[0] == 0 and adj[0].sum(1)[-1] == 0  # input has no parents, output no children
-    assert space.key_of_graph(ops[0]) == key
+    assert space.decode(ops.argmax(-1), adj).tolist() == [key, 0]
+    rewired = adj.copy()
+    rewired[0, 0, -1] = 1  # an edge the NB201 wiring does not have
+    assert space.decode(ops.argmax(-1), rewired).tolist() == [-1, 0]
     # edge 3<-1 reads both edges that end in node 1... i.e. only edge 1<-0 (node 1)
     assert adj[0][1, 5] == 1 and adj[0][:, 5].sum() == 1
 

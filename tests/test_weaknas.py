@@ -172,14 +172,14 @@ def test_protocol_runner_and_queries_to_optimum_on_nb201(tmp_path):
     assert log["n_queries"] == 25 and log["config"]["hidden"] == [8]
     queries_to_optimum.main(["--method", "random", "--queries", "15625", "--datasets", "cifar10", "--seeds", "2",
                              "--workers", "1", "--out", str(tmp_path), "--quiet"])
-    target = queries_to_optimum.optimum(queries_to_optimum._STATE["bench"], queries_to_optimum._STATE["space"],
-                                        "cifar10")
+    setup = queries_to_optimum._STATE["setup"]
+    target = queries_to_optimum.optimum(setup, "cifar10")
+    space = setup.space
     for seed in range(2):
         log = results.read_log(results.log_path(tmp_path, "q2o15625", "nb201", "cifar10", "random", seed))
-        order = np.random.default_rng(seed).permutation(queries_to_optimum._STATE["space"].keys())
+        order = np.random.default_rng(seed).permutation(space.keys())
         assert log["queries_to_optimum"] == int(np.flatnonzero(order == target)[0]) + 1
         assert log["trajectory"][-1]["best_arch"] == log["target_arch"]
-        space = queries_to_optimum._STATE["space"]
         assert queries_to_optimum.simulate_random(space, target, seed) == log["queries_to_optimum"]
 
 
