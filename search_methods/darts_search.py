@@ -10,7 +10,8 @@ order. A query trains :mod:`darts.proxy_evaluator`'s small network for a few epo
 dataset (Fashion-MNIST by default) and answers its validation accuracy; the cost is the real
 training time. Batches are trained in parallel through :mod:`search_methods.executor` (``--workers``
 processes, or a Ray cluster with ``--executor ray --address HOST:PORT``; ``--gpus-per-task 1`` trains
-each genotype on a GPU worker) and cached by genotype, so an interrupted search resumes for free. The log uses the common result format
+each genotype on a GPU worker) and cached by genotype, so an interrupted search resumes for free.
+The log uses the common result format
 (``saved_logs/<protocol>/darts/<dataset>/<method>/seed_<k>.json``, ``arch`` = genotype string;
 ``best_test`` is null: the proxy has no test split, the winner's test accuracy comes from
 ``darts/train.py``).
