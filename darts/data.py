@@ -4,9 +4,9 @@ Readers return :class:`ImageArrays` (uint8 images ``(N, C, H, W)`` + int64 label
 
 * :func:`load_cifar` -- the official python archives ``cifar-10-python.tar.gz`` /
   ``cifar-100-python.tar.gz`` (read in place) or their extracted folders (``data_batch_1..5``,
-  ``test_batch``; ``train``, ``test``). **Security**: these files are Python pickles, and
-  unpickling can run code. Only the batch files at the path the user names are unpickled; use
-  archives you obtained from the official CIFAR page.
+  ``test_batch``; ``train``, ``test``). **Security**: these files are Python pickles, which can
+  name code to run; they are read by :mod:`preprocessing.safe_pickle`'s restricted unpickler, which
+  builds dicts, lists, bytes, numbers and numpy arrays only and refuses any other name.
 * :func:`load_fashion_mnist` -- IDX files (plain or ``.gz``); default folder is where the Debian
   package ``dataset-fashion-mnist`` installs them (:data:`FASHION_MNIST_DIR`).
 * :func:`load_digits` -- scikit-learn's bundled 8x8 digits; a fixed 80/20 train/test split.
@@ -22,7 +22,6 @@ makes resumed training identical to uninterrupted training.
 from __future__ import annotations
 
 import gzip
-import pickle
 import struct
 import tarfile
 from dataclasses import dataclass
@@ -32,6 +31,7 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
+from preprocessing import safe_pickle
 from preprocessing.errors import InputError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -71,14 +71,15 @@ class ImageArrays:
 # ----------------------------------------------------------------------------- CIFAR
 
 def _unpickle_batch(raw: bytes, source: str, label_key: bytes) -> tuple[np.ndarray, np.ndarray]:
-    try:
-        batch = pickle.loads(raw, encoding="bytes")
-    except Exception as exc:  # a corrupt pickle can fail in many ways; all mean "not a CIFAR batch"
-        raise InputError(f"{source} is not a readable CIFAR batch pickle ({type(exc).__name__}: {exc})") from None
+    # restricted: plain containers, bytes, numbers and numpy arrays only (a crafted archive runs nothing)
+    batch = safe_pickle.loads(raw, source, safe_pickle.NUMPY_GLOBALS, "a CIFAR batch")
     if not isinstance(batch, dict) or b"data" not in batch or label_key not in batch:
         raise InputError(f"{source} is not a CIFAR batch: expected a dict with b'data' and {label_key!r}")
-    data = np.asarray(batch[b"data"], dtype=np.uint8)
-    labels = np.asarray(batch[label_key], dtype=np.int64)
+    try:
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
+        labels = np.asarray(batch[label_key], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+        raise InputError(f"{source}: b'data' / {label_key!r} are not numeric arrays ({exc})") from None
     if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or data.shape[0] != labels.shape[0]:
         raise InputError(f"{source}: b'data' must be (N, 3072) uint8 with N labels, got {data.shape} "
                          f"and {labels.shape[0]} labels")
@@ -113,8 +114,7 @@ def _read_cifar_files(path: Path, name: str, files: list[str]) -> list[tuple[byt
 def load_cifar(path, name: str = "cifar10", train: bool = True) -> ImageArrays:
     """CIFAR-10/100 train or test split from the official python archive or extracted folder.
 
-    The batch files are pickles (which can run code when loaded): only the ones at ``path`` are
-    unpickled, so pass only archives from a source you trust.
+    The batch files are pickles, read with the restricted unpickler (plain data and numpy arrays only).
     """
     if name not in _CIFAR:
         raise InputError(f"unknown CIFAR dataset {name!r}; use cifar10 or cifar100")

@@ -36,9 +36,11 @@ from tqdm import tqdm
 from darts.data import Augment, BatchLoader, load_dataset
 from darts.genotypes import GENOTYPES, resolve_genotype
 from darts.model import NetworkCIFAR, count_parameters
+from models import checkpoint as ckpt
+from models.device import add_device_argument, resolve_device
 from preprocessing.darts_space import genotype_to_string
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, atomic_write, atomic_write_json
+from preprocessing.io_utils import atomic_write, atomic_write_json
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 CHECKPOINT = "checkpoint.pt"
@@ -86,12 +88,10 @@ def _write_log(path: Path, records: list[dict]) -> None:
 
 
 def load_checkpoint(path) -> dict:
-    """A checkpoint written by :func:`fit` (weights-only load); InputError when unreadable."""
-    try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for corrupt or foreign files
-        raise InputError(f"cannot load checkpoint {path} ({type(exc).__name__}: {exc}); "
-                         f"delete it to start over") from None
+    """A checkpoint written by :func:`fit`, verified (:mod:`models.checkpoint`); InputError otherwise."""
+    return ckpt.load(path, "DARTS training checkpoint", "python -m darts.train ... (it starts over)",
+                     keys={"model": dict, "optimizer": dict, "scheduler": dict, "rng": torch.Tensor, "epoch": int,
+                           "log": list, "config": dict})
 
 
 def fit(model: nn.Module, train_loader, valid_loader, optimizer, scheduler, criterion, *, epochs: int,
@@ -111,7 +111,7 @@ def fit(model: nn.Module, train_loader, valid_loader, optimizer, scheduler, crit
         if state.get("config") != config:
             raise InputError(f"{save_dir} holds a run with different settings; pass another --save folder "
                              f"or delete {checkpoint_path}")
-        model.load_state_dict(state["model"])
+        ckpt.load_state(model, state["model"], checkpoint_path, "DARTS network")
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         torch.set_rng_state(state["rng"])
@@ -135,11 +135,12 @@ def fit(model: nn.Module, train_loader, valid_loader, optimizer, scheduler, crit
         scheduler.step()
         seconds = time.perf_counter() - start
         elapsed += seconds
+        ckpt.check_finite(train_loss, f"in epoch {epoch + 1}", checkpoint_path)  # before the log and checkpoint
         records.append(dict(epoch=epoch + 1, train_loss=train_loss, train_acc=train_acc, valid_loss=valid_loss,
                             valid_acc=valid_acc, lr=lr, drop_path_prob=model.drop_path_prob,
                             epoch_seconds=seconds, elapsed_seconds=elapsed))
         _write_log(save_dir / LOG, records)
-        atomic_torch_save(checkpoint_path, dict(
+        ckpt.save(checkpoint_path, dict(
             model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
             rng=torch.get_rng_state(), epoch=epoch + 1, log=records, config=config))
         if progress:
@@ -172,8 +173,7 @@ def add_training_arguments(parser: argparse.ArgumentParser, recipe: dict) -> Non
     parser.add_argument("--grad-clip", type=float, default=recipe["grad_clip"],
                         help="gradient norm clip, 0 = off (default %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu",
-                        help="torch device (default %(default)s)")
+    add_device_argument(parser)
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads, 0 = torch's default")
     parser.add_argument("--stop-after", type=int, default=None,
                         help="train at most this many epochs in this invocation (rerun to resume)")
@@ -181,7 +181,8 @@ def add_training_arguments(parser: argparse.ArgumentParser, recipe: dict) -> Non
 
 
 def check_training_arguments(args) -> None:
-    """InputError for nonsensical shared flag values; applies ``--threads``."""
+    """InputError for nonsensical shared flag values; applies ``--threads``; resolves ``--device``."""
+    args.device = str(resolve_device(args.device))
     for name in ("epochs", "batch_size", "init_channels", "layers"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")

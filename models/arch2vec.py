@@ -168,7 +168,7 @@ def reconstruction_accuracy(model: Arch2Vec, adj, ops, mask=None, chunk: int = 4
     n_nodes = n_pairs = 0
     for start in range(0, len(adj), chunk):
         a, o = adj[start:start + chunk], ops[start:start + chunk]
-        m = torch.ones(o.shape[:2], dtype=torch.bool) if mask is None else mask[start:start + chunk]
+        m = torch.ones(o.shape[:2], dtype=torch.bool, device=o.device) if mask is None else mask[start:start + chunk]
         ops_logits, adj_logits, _, _ = model(a, o, None if mask is None else m)
         types, edges = decoded_cells(ops_logits, adj_logits)
         pairs = m[:, rows] & m[:, cols]

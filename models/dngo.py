@@ -21,6 +21,7 @@ import torch
 from torch import nn
 
 from models.bayesian_linear_regression import BayesianLinearRegression
+from models.device import move
 from preprocessing.errors import InputError
 
 # pybnn's DNGO network: 3 tanh hidden layers of 50 units.
@@ -51,7 +52,8 @@ class DNGO:
     """Neural basis functions + Bayesian linear regression.
 
     Args:
-        make_network: builds a fresh :class:`BasisRegressor` (called under the fit seed).
+        make_network: builds a fresh :class:`BasisRegressor` (called under the fit seed); the network trains and
+            computes the basis on the device it is built on (the data follow it), the BLR runs in numpy.
         epochs / batch_size / lr: Adam training of the network; ``batch_size=None`` = full batch
             (pybnn: 100 epochs of batches of 10, lr 0.01).
         optimize_hypers: tune the BLR precisions by marginal likelihood (else alpha=1, beta=1000
@@ -91,7 +93,7 @@ class DNGO:
             for start in range(0, len(y) - batch + 1, batch):
                 rows = order[start:start + batch]
                 optimiser.zero_grad(set_to_none=True)
-                loss = torch.mean((self.network(x[rows]) - target[rows]) ** 2)
+                loss = torch.mean((self.network(self._on_network(x[rows])) - self._on_network(target[rows])) ** 2)
                 loss.backward()
                 optimiser.step()
         self.blr = BayesianLinearRegression(optimize=self.optimize_hypers).fit(self.basis(x), target.numpy())
@@ -103,8 +105,11 @@ class DNGO:
         if self.network is None:
             raise InputError("DNGO used before fit()")
         self.network.eval()
-        phi = torch.cat([self.network.body(x[i:i + self.chunk]) for i in range(0, len(x), self.chunk)])
-        return np.concatenate([phi.double().numpy(), np.ones((len(phi), 1))], axis=1)
+        phi = torch.cat([self.network.body(self._on_network(x[i:i + self.chunk])) for i in range(0, len(x), self.chunk)])
+        return np.concatenate([phi.double().cpu().numpy(), np.ones((len(phi), 1))], axis=1)
+
+    def _on_network(self, value):
+        return move(value, next(self.network.parameters()).device)
 
     def predict(self, x: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
         """(mean (N,), std (N,)) of the predictive distribution, in the unit of the training targets."""

@@ -21,11 +21,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from models import checkpoint as ckpt
 from models.arch2vec import Arch2Vec
 from models.pretrain_arch2vec import checkpoint_path, default_out, load_checkpoint, load_pretrained, pretrain
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save
 
 
 def embed_graphs(model: Arch2Vec, adj: torch.Tensor, ops: torch.Tensor, chunk: int = 8192) -> torch.Tensor:
@@ -84,7 +84,7 @@ def extract(space_name: str = "nb201", out=None, latent_dim: int = 16, table=Non
                              ("train_time_s", metrics.train_time_s)):
             data[f"{name}/{dataset}"] = torch.from_numpy(np.asarray(column, dtype=np.float64)[rows])
     path = out / f"arch2vec-{space_name}.pt"
-    atomic_torch_save(path, data)
+    ckpt.save(path, data)
     log(f"wrote {path}")
     return path
 

@@ -81,10 +81,11 @@ class MLPPredictor:
         weight_decay: L2 penalty (Adam ``weight_decay``).
         chunk: rows scored per forward pass in :meth:`predict` (bounds memory at
             ``n_models * chunk * max(hidden)`` floats).
+        device: where the MLPs train and score (the seeded initialisation is drawn on the CPU first).
     """
 
     def __init__(self, hidden: tuple[int, ...] = PAPER_HIDDEN, n_models: int = 1, steps: int = 200,
-                 lr: float = 1e-3, weight_decay: float = 0.0, chunk: int = 4096):
+                 lr: float = 1e-3, weight_decay: float = 0.0, chunk: int = 4096, device="cpu"):
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
             raise InputError(f"hidden widths must be positive integers, got {hidden}")
@@ -94,6 +95,7 @@ class MLPPredictor:
             raise InputError("lr must be positive and weight_decay non-negative")
         self.hidden, self.n_models, self.steps = hidden, int(n_models), int(steps)
         self.lr, self.weight_decay, self.chunk = float(lr), float(weight_decay), int(chunk)
+        self.device = torch.device(device)
         self.model: StackedMLP | None = None
         self._y_mean = 0.0
         self._y_std = 1.0
@@ -111,7 +113,8 @@ class MLPPredictor:
         self._y_std = float(y.std()) if y.std() > 0 else 1.0
         target = torch.as_tensor((y - self._y_mean) / self._y_std, dtype=torch.float32)
         generator = torch.Generator().manual_seed(int(seed))
-        self.model = StackedMLP(X.shape[1], self.hidden, self.n_models, generator)
+        self.model = StackedMLP(X.shape[1], self.hidden, self.n_models, generator).to(self.device)
+        X, target = X.to(self.device), target.to(self.device)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
         for _ in range(self.steps):
             optimiser.zero_grad(set_to_none=True)
@@ -127,8 +130,8 @@ class MLPPredictor:
         if self.model is None:
             raise InputError("predictor used before fit(); call fit(X, y, seed) first")
         X = torch.as_tensor(np.asarray(X, dtype=np.float32))
-        out = torch.cat([self.model(X[i:i + self.chunk]) for i in range(0, len(X), self.chunk)], dim=1)
-        return out.double().numpy() * self._y_std + self._y_mean
+        out = torch.cat([self.model(X[i:i + self.chunk].to(self.device)) for i in range(0, len(X), self.chunk)], dim=1)
+        return out.double().cpu().numpy() * self._y_std + self._y_mean
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         """(N,) mean prediction over the members."""

@@ -26,10 +26,12 @@ from tqdm import tqdm
 from models.agnet import CellGenerator
 from models import pretrained
 from models.agnet_cells import GeneratorCells
+from models.device import add_device_argument, move, resolve_device
 from models.space_graphs import seeded_keys
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, atomic_write_json
+from models import checkpoint as ckpt
+from preprocessing.io_utils import atomic_write_json
 
 
 
@@ -56,14 +58,18 @@ def generator_path(root: Path | str | None = None, space_name: str = "nb201") ->
 
 def load_generator_file(path: Path | str) -> dict:
     """The finished-generator file as plain data; InputError when it is not one."""
-    pretrained.verify_file(path)
+    saved = ckpt.load(path, "AG-Net generator file", "python -m models.pretrain_agnet",
+                      keys={"config": dict, "state": dict, "losses": list, "train_keys": torch.Tensor})
+    missing = sorted(set(MODEL_KEYS) - set(saved["config"]))
+    if missing:
+        raise InputError(f"{path}: the AG-Net generator config lacks {missing[0]!r}; delete it and rerun "
+                         f"python -m models.pretrain_agnet")
     try:
-        saved = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise InputError(f"cannot read AG-Net generator {path} ({exc}); delete it and rerun "
+        generator = build_generator(saved["config"])
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise InputError(f"{path}: the AG-Net generator config is unusable ({exc}); delete it and rerun "
                          f"python -m models.pretrain_agnet") from None
-    if not isinstance(saved, dict) or not {"config", "state"} <= saved.keys():
-        raise InputError(f"{path} is not an AG-Net generator file; delete it and rerun python -m models.pretrain_agnet")
+    ckpt.load_state(generator, saved["state"], path, "AG-Net generator")  # every tensor's name and shape
     return saved
 
 
@@ -101,8 +107,10 @@ def sample_quality(keys: np.ndarray, train_keys: np.ndarray) -> dict:
 
 
 def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: int = 10_000, quiet: bool = False,
-             **overrides) -> dict:
-    """Train (or resume) the generator; write generator.pt and quality.json; return the quality."""
+             device: str = "cpu", **overrides) -> dict:
+    """Train (or resume) the generator on ``device`` (cpu | cuda | auto; the noise and the order are drawn on the
+    CPU, the quality samples are drawn on the CPU); write generator.pt and quality.json; return the quality."""
+    device = resolve_device(device)
     given = {k: v for k, v in overrides.items() if v is not None}
     config = {**DEFAULTS, **spaces.settings(space_name, "agnet"), **given, "space": space_name}
     if config["epochs"] < 1 or config["batch_size"] < 1 or config["lr"] <= 0:
@@ -117,13 +125,14 @@ def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: 
     checkpoint_file = folder / "checkpoint.pt"
 
     torch.manual_seed(config["seed"])
-    generator = build_generator(config)
+    generator = build_generator(config).to(device)
     optimizer = torch.optim.Adam(generator.parameters(), lr=config["lr"])
     start_epoch, losses = 0, []
     if checkpoint_file.exists():
-        saved = torch.load(checkpoint_file, map_location="cpu", weights_only=True)
+        saved = ckpt.load(checkpoint_file, "AG-Net checkpoint", "python -m models.pretrain_agnet",
+                          keys={"config": dict, "epoch": int, "losses": list, "model": dict, "optimizer": dict})
         if saved.get("config") == config:
-            generator.load_state_dict(saved["model"])
+            ckpt.load_state(generator, saved["model"], checkpoint_file, "AG-Net generator")
             optimizer.load_state_dict(saved["optimizer"])
             start_epoch, losses = saved["epoch"], list(saved["losses"])
             if not quiet and start_epoch < config["epochs"]:
@@ -142,18 +151,20 @@ def pretrain(space_name: str = "nb201", out: Path | str | None = None, samples: 
         total = 0.0
         for batch in order.split(config["batch_size"]):
             z = torch.randn(len(batch), config["noise_dim"], generator=noise_rng)
-            loss = generator.reconstruction(types[batch], adj[batch], n_nodes[batch], z)[0].mean()
+            loss = generator.reconstruction(*move((types[batch], adj[batch], n_nodes[batch], z), device))[0].mean()
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
+            ckpt.check_finite(loss.item(), f"in epoch {epoch + 1}", checkpoint_file)
             total += loss.item() * len(batch)
         losses.append(total / len(keys))
-        atomic_torch_save(checkpoint_file, {"config": config, "epoch": epoch + 1, "losses": losses,
+        ckpt.save(checkpoint_file, {"config": config, "epoch": epoch + 1, "losses": losses,
                                             "model": generator.state_dict(), "optimizer": optimizer.state_dict()})
+    generator.cpu()
     quality = sample_quality(sample_keys(generator, cells, samples, config["seed"] + 1), keys)
     quality.update(epochs=config["epochs"], final_loss=losses[-1], first_loss=losses[0],
                    train_cells=int(len(keys)), train_time_s=time.perf_counter() - started)
-    atomic_torch_save(folder / "generator.pt", {"config": config, "state": generator.state_dict(),
+    ckpt.save(folder / "generator.pt", {"config": config, "state": generator.state_dict(),
                                                 "losses": losses, "train_keys": torch.from_numpy(keys)})
     atomic_write_json(folder / "quality.json", quality, indent=1)
     if not quiet:
@@ -199,12 +210,13 @@ def main(argv=None) -> None:
                                                         "pretrained/agnet)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_device_argument(parser)
     args = parser.parse_args(argv)
     for name in ("noise_dim", "hidden_dim", "n_layers", "threads"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     torch.set_num_threads(args.threads)
-    pretrain(args.space, args.out, samples=args.samples, quiet=args.quiet, epochs=args.epochs,
+    pretrain(args.space, args.out, samples=args.samples, quiet=args.quiet, device=args.device, epochs=args.epochs,
              batch_size=args.batch_size, lr=args.lr, seed=args.seed, train_fraction=args.train_fraction,
              noise_dim=args.noise_dim, hidden_dim=args.hidden_dim, n_layers=args.n_layers, limit=args.limit)
 

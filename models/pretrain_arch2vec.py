@@ -42,10 +42,12 @@ from tqdm import tqdm
 
 from models import pretrained
 from models.arch2vec import Arch2Vec, decoded_cells, reconstruction_accuracy, vae_loss
+from models.device import add_device_argument, move, resolve_device
 from models.space_graphs import CellGraphs, decoding_stats, pretraining_graphs
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, atomic_write_json, load_torch_checkpoint
+from models import checkpoint as ckpt
+from preprocessing.io_utils import atomic_write_json
 
 FORMAT = "arch2vec-checkpoint-v1"
 HELD_OUT_FRACTION = 0.1
@@ -71,14 +73,14 @@ def build_model(config: dict) -> Arch2Vec:
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written by this module (weights_only); InputError when missing or unreadable."""
-    pretrained.verify_file(path)
-    return load_torch_checkpoint(path, FORMAT, "arch2vec", "python -m models.pretrain_arch2vec")
+    return ckpt.load(path, "arch2vec checkpoint", "python -m models.pretrain_arch2vec", FORMAT,
+                     {"config": dict, "epoch": int, "epochs": int, "model": dict, "history": list})
 
 
 def load_pretrained(checkpoint: dict) -> Arch2Vec:
     """The model of a checkpoint, in eval mode."""
     model = build_model(checkpoint["config"])
-    model.load_state_dict(checkpoint["model"])
+    ckpt.load_state(model, checkpoint["model"], "the arch2vec checkpoint", "arch2vec")
     return model.eval()
 
 
@@ -91,13 +93,15 @@ def split(graphs: CellGraphs, seed: int) -> tuple[CellGraphs, CellGraphs]:
 
 def train_epoch(model: Arch2Vec, optimizer, train: CellGraphs, batch_size: int, order: torch.Tensor,
                 bar: tqdm) -> dict[str, float]:
-    """One pass over ``train`` in the given order; returns mean loss terms."""
+    """One pass over ``train`` in the given order (batches moved to the model's device); returns mean loss terms."""
     model.train()
-    totals = torch.zeros(4)
+    device = next(model.parameters()).device
+    totals = torch.zeros(4, device=device)
     for start in range(0, len(order), batch_size):
         rows = order[start:start + batch_size]
         adj, ops = train.adj[rows], train.ops[rows]
         mask = None if train.mask is None else train.mask[rows]
+        adj, ops, mask = move((adj, ops, mask), device)
         ops_logits, adj_logits, mean, logvar = model(adj, ops, mask)
         loss, parts = vae_loss(ops_logits, adj_logits, mean, logvar, adj, ops, mask)
         optimizer.zero_grad(set_to_none=True)
@@ -206,11 +210,14 @@ def _check_args(epochs, batch_size, lr, latent_dim, limit, prior_samples):
 def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 32, lr: float = 1e-3,
              latent_dim: int = 16, seed: int = 0, limit: int | None = None, out=None, resume: bool = False,
              fresh: bool = False, prior_samples: int = 10_000, threads: int | None = 1,
-             progress: bool = True, log=print, reevaluate: bool = False) -> dict:
+             progress: bool = True, log=print, reevaluate: bool = False, device: str = "cpu") -> dict:
     """Pretrain (or resume, or just report a finished run) and return the final metrics dict.
 
     reevaluate: recompute the final metrics of a finished run instead of only reporting them.
+    device: where training runs (cpu | cuda | auto, see models.device); the final metrics are computed
+    on the CPU either way.
     """
+    device = resolve_device(device)
     _check_args(epochs, batch_size, lr, latent_dim, limit, prior_samples)
     settings = spaces.settings(space, "arch2vec")
     epochs = epochs or settings["epochs"]
@@ -232,12 +239,12 @@ def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 
     try:
         return _train(space, epochs, dict(batch_size=batch_size, lr=lr, latent_dim=latent_dim, seed=seed,
                                                   limit=limit), out, path, checkpoint, prior_samples, progress, log,
-                      reevaluate)
+                      reevaluate, device)
     finally:
         torch.set_num_threads(previous_threads)
 
 
-def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate) -> dict:
+def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate, device) -> dict:
     space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
     config = _run_config(space, len(graphs), args)
     if checkpoint is not None and checkpoint["config"] != config:
@@ -250,18 +257,18 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
         return checkpoint["metrics"]
 
     torch.manual_seed(config["seed"])
-    model = build_model(config)
+    model = build_model(config).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config["lr"], betas=(0.9, 0.999), foreach=True)
     train, held_out = split(graphs, config["seed"])
     history, start_epoch = [], 0
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        ckpt.load_state(model, checkpoint["model"], path, "arch2vec")
         optimizer.load_state_dict(checkpoint["optimizer"])
         torch.set_rng_state(checkpoint["rng"]["torch"])
         history, start_epoch = list(checkpoint["history"]), checkpoint["epoch"]
         log(f"re-evaluating {path}" if start_epoch >= epochs else f"resuming {path} after epoch {start_epoch} of {epochs}")
     log(f"arch2vec pretraining on {space.name}: {len(train)} training / {len(held_out)} held-out cells, "
-        f"{epochs} epochs, batch {config['batch_size']}, {torch.get_num_threads()} thread(s)")
+        f"{epochs} epochs, batch {config['batch_size']}, on {device}, {torch.get_num_threads()} thread(s)")
 
     for epoch in range(start_epoch, epochs):
         started = time.perf_counter()
@@ -269,8 +276,9 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
         with tqdm(total=len(train), desc=f"epoch {epoch + 1}/{epochs}", unit="cell", disable=not progress,
                   leave=False) as bar:
             losses = train_epoch(model, optimizer, train, config["batch_size"], order, bar)
+        ckpt.check_finite(losses["loss"], f"in epoch {epoch + 1}", path)
         seconds = time.perf_counter() - started
-        accuracy = reconstruction_accuracy(model, held_out.adj, held_out.ops, held_out.mask)
+        accuracy = reconstruction_accuracy(model, *move((held_out.adj, held_out.ops, held_out.mask), device))
         history.append({"epoch": epoch + 1, "seconds": seconds, **losses,
                         **{f"heldout_{k}": v for k, v in accuracy.items()}})
         log(f"epoch {epoch + 1}/{epochs}: loss {losses['loss']:.4f} (ops {losses['loss_ops']:.4f}, adj "
@@ -279,13 +287,15 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
         checkpoint = {"format": FORMAT, "config": config, "epoch": epoch + 1, "epochs": epochs,
                       "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                       "rng": {"torch": torch.get_rng_state()}, "history": history}
-        atomic_torch_save(path, checkpoint)
+        ckpt.save(path, checkpoint)
 
+    model.cpu()  # the metrics and the fitted priors: on the CPU, whatever trained the model
     metrics, prior = final_metrics(model, space, train, held_out, prior_samples, config["seed"])
     metrics.update({"space": space.name, "epochs": epochs, "n_train": len(train), "n_held_out": len(held_out),
-                    "train_time_s": sum(h["seconds"] for h in history), "checkpoint": str(path)})
+                    "train_time_s": sum(h["seconds"] for h in history), "checkpoint": str(path),
+                    "device": str(device)})
     checkpoint.update({"metrics": metrics, "fitted_priors": prior, "rng": {"torch": torch.get_rng_state()}})
-    atomic_torch_save(path, checkpoint)
+    ckpt.save(path, checkpoint)
     atomic_write_json(metrics_path(out, space.name), {**metrics, "history": history}, indent=2)
     log(format_metrics(metrics))
     return metrics
@@ -315,6 +325,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads; small batched matmuls run fastest on 1 (default: %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="hide the tqdm progress bars")
+    add_device_argument(parser)
 
 
 @cli_entry
@@ -328,7 +339,7 @@ def main(argv=None) -> None:
         raise InputError(f"--threads must be >= 1, got {args.threads}")
     pretrain(args.space, args.epochs, args.batch_size, args.lr, args.latent_dim, args.seed, args.limit, args.out,
              args.resume, args.fresh, args.prior_samples, args.threads, not args.no_progress,
-             reevaluate=args.reevaluate)
+             reevaluate=args.reevaluate, device=args.device)
 
 
 if __name__ == "__main__":

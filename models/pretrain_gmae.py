@@ -27,11 +27,12 @@ import torch
 from tqdm import tqdm
 
 from models import pretrained
+from models.device import add_device_argument, move, resolve_device
 from models.gmae import DECODERS, ENCODERS, GMAE, OBJECTIVES, GMAEEncoder, mask_nodes, pretrain_loss
 from models.space_graphs import pretraining_graphs
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
+from models import checkpoint as ckpt
 
 FORMAT = "gmae-checkpoint-v1"
 HELD_OUT_FRACTION = 0.1
@@ -46,8 +47,8 @@ def checkpoint_path(space: str, encoder: str = "gat", decoder: str = "linear", o
 
 def load_checkpoint(path) -> dict:
     """A checkpoint written here (weights_only); InputError when missing, unreadable or foreign."""
-    pretrained.verify_file(path)
-    return load_torch_checkpoint(path, FORMAT, "GMAE", "python -m models.pretrain_gmae")
+    return ckpt.load(path, "GMAE checkpoint", "python -m models.pretrain_gmae", FORMAT,
+                     {"config": dict, "epoch": int, "model": dict, "history": list})
 
 
 def build_model(config: dict) -> GMAE:
@@ -69,7 +70,7 @@ def build_encoder(config: dict) -> GMAEEncoder:
 def load_encoder(checkpoint: dict) -> GMAEEncoder:
     """The pretrained encoder of a checkpoint, in eval mode."""
     encoder = build_encoder(checkpoint["config"])
-    encoder.load_state_dict(encoder_state(checkpoint))
+    ckpt.load_state(encoder, encoder_state(checkpoint), "the GMAE checkpoint", "GMAE encoder")
     return encoder.eval()
 
 
@@ -86,11 +87,13 @@ def _rows(graphs, rows):
 def masked_accuracy(model: GMAE, graphs, ratio: float, objective: str, seed: int, chunk: int = 4096) -> dict:
     """Loss and masked-op accuracy on ``graphs`` with a fixed seeded mask (eval mode)."""
     model.eval()
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     loss = accuracy = 0.0
     for start in range(0, len(graphs), chunk):
         adj, ops, mask = _rows(graphs, slice(start, start + chunk))
-        masked = mask_nodes(ops, ratio, generator, mask)
+        masked = mask_nodes(ops, ratio, generator, mask)  # drawn on the CPU: the same masks on every device
+        adj, ops, mask, masked = move((adj, ops, mask, masked), device)
         batch_loss, batch_accuracy = pretrain_loss(model, adj, ops, mask, masked, objective)
         weight = len(adj) / len(graphs)
         loss += float(batch_loss) * weight
@@ -131,8 +134,9 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
              heads: int = 4, encoder: str = "gat", decoder: str = "linear", objective: str = "ce",
              mask_ratio: float | None = None, batch_size: int = 256, lr: float = 1e-3, weight_decay: float = 1e-4,
              seed: int = 0, limit: int | None = None, out=None, resume: bool = False, fresh: bool = False,
-             threads: int | None = 1, progress: bool = True, log=print) -> Path:
-    """Pretrain (or resume, or find finished) and return the checkpoint path."""
+             threads: int | None = 1, progress: bool = True, log=print, device: str = "cpu") -> Path:
+    """Pretrain (or resume, or find finished) and return the checkpoint path; ``device``: cpu | cuda | auto."""
+    device = resolve_device(device)
     args = dict(epochs=epochs, layers=layers, dim=dim, heads=heads, encoder=encoder, decoder=decoder,
                 objective=objective, mask_ratio=mask_ratio, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
                 seed=seed, limit=limit)
@@ -148,13 +152,13 @@ def pretrain(space: str = "nb201", *, epochs: int | None = None, layers: int | N
     if threads:
         torch.set_num_threads(threads)
     try:
-        _train(space, args, path, checkpoint, progress, log)
+        _train(space, args, path, checkpoint, progress, log, device)
     finally:
         torch.set_num_threads(previous_threads)
     return path
 
 
-def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, progress: bool, log) -> None:
+def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, progress: bool, log, device) -> None:
     space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
     config = _config(space, args, len(graphs))
     if checkpoint is not None:
@@ -167,7 +171,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
                 f"{checkpoint['metrics']['masked_op_accuracy']:.3f}; nothing to do")
             return
     torch.manual_seed(config["seed"])
-    model = build_model(config)
+    model = build_model(config).to(device)
     order = torch.randperm(len(graphs), generator=torch.Generator().manual_seed(config["seed"]))
     n_held = max(1, round(HELD_OUT_FRACTION * len(graphs)))
     held_out, train = graphs.subset(order[:n_held]), graphs.subset(order[n_held:])
@@ -177,7 +181,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
     generator = torch.Generator().manual_seed(config["seed"] + 1)
     history, start_epoch = [], 0
     if checkpoint is not None:
-        model.load_state_dict(checkpoint["model"])
+        ckpt.load_state(model, checkpoint["model"], path, "GMAE")
         optimiser.load_state_dict(checkpoint["optimizer"])
         scheduler.load_state_dict(checkpoint["scheduler"])
         generator.set_state(checkpoint["rng"])
@@ -185,7 +189,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
         log(f"resuming {path} after epoch {start_epoch} of {config['epochs']}")
     log(f"GMAE pretraining on {space.name}: {len(train)} training / {len(held_out)} held-out cells, "
         f"{config['epochs']} epochs, {config['layers']} layers d={config['dim']}, mask {config['mask_ratio']}, "
-        f"{config['encoder']}/{config['decoder']}/{config['objective']}, {torch.get_num_threads()} thread(s) -> {path}")
+        f"{config['encoder']}/{config['decoder']}/{config['objective']}, on {device}, {torch.get_num_threads()} thread(s) -> {path}")
     for epoch in range(start_epoch, config["epochs"]):
         started = time.perf_counter()
         model.train()
@@ -194,12 +198,14 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
                    leave=False)
         for rows in _batches(len(train), config["batch_size"], generator):
             adj, ops, mask = _rows(train, rows)
-            masked = mask_nodes(ops, config["mask_ratio"], generator, mask)
+            masked = mask_nodes(ops, config["mask_ratio"], generator, mask)  # CPU stream on every device
+            adj, ops, mask, masked = move((adj, ops, mask, masked), device)
             loss, _ = pretrain_loss(model, adj, ops, mask, masked, config["objective"])
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
             scheduler.step()
+            ckpt.check_finite(loss.item(), f"in epoch {epoch + 1}", path)
             total += loss.item() * len(rows)
             bar.update(len(rows))
         bar.close()
@@ -212,7 +218,7 @@ def _train(space_name: str, args: dict, path: Path, checkpoint: dict | None, pro
                  "rng": generator.get_state(), "history": history}
         if epoch + 1 == config["epochs"]:
             state["metrics"] = {**held, "train_time_s": sum(h["seconds"] for h in history)}
-        atomic_torch_save(path, state)
+        ckpt.save(path, state)
         log(f"epoch {epoch + 1}: train loss {history[-1]['train_loss']:.4f}, held-out loss {held['loss']:.4f}, "
             f"masked-op accuracy {held['masked_op_accuracy']:.3f} ({history[-1]['seconds']:.1f} s)")
     log(f"pretraining time {sum(h['seconds'] for h in history):.1f} s in {len(history)} epochs; wrote {path}")
@@ -259,6 +265,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_device_argument(parser)
     return parser
 
 
@@ -271,7 +278,7 @@ def main(argv=None) -> None:
              encoder=args.encoder, decoder=args.decoder, objective=args.objective, mask_ratio=args.mask_ratio,
              batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay, seed=args.seed,
              limit=args.limit, out=args.out, resume=args.resume, fresh=args.fresh, threads=args.threads,
-             progress=not args.quiet)
+             progress=not args.quiet, device=args.device)
 
 
 if __name__ == "__main__":

@@ -11,8 +11,8 @@ Files live under :func:`root` (``pretrained/`` of the checkout; the environment 
 alone (:func:`weights_digest`: the tensors of its state dicts, in key order -- what a rebuild must
 reproduce; the file itself also holds wall-clock timings, so its bytes differ from run to run), the
 model's config, the command that rebuilds it and its metrics. A model entry point that finds a
-shipped file uses it instead of pretraining; :func:`verify_file` is called on load, so a shipped file
-that was changed or corrupted is one ``error:`` line, not a silently different model.
+shipped file uses it instead of pretraining; every checkpoint carries a content digest checked on
+load (:mod:`models.checkpoint`), so a corrupted file is one ``error:`` line, not a different model.
 """
 from __future__ import annotations
 
@@ -78,19 +78,6 @@ def read_manifest() -> dict:
         return json.loads(MANIFEST.read_text())
     except (OSError, json.JSONDecodeError) as exc:
         raise InputError(f"{MANIFEST} is unreadable ({exc}); restore it with git checkout pretrained/") from None
-
-
-def verify_file(path) -> None:
-    """One ``error:`` line when ``path`` is a shipped model whose bytes differ from the manifest's digest."""
-    path = Path(path).resolve()
-    try:
-        relative = path.relative_to(SHIPPED.resolve()).as_posix()
-    except ValueError:
-        return  # not a shipped file (a user's folder, a scratch dir)
-    for entry_id, entry in read_manifest().items():
-        if entry["file"] == relative and path.exists() and file_digest(path) != entry["sha256"]:
-            raise InputError(f"shipped model {path} does not match its manifest digest (changed or corrupt); restore "
-                             f"it with `git checkout {SHIPPED.name}/{relative}` or rebuild it: {entry['command']}")
 
 
 def _metrics_of(path: Path, model: str) -> dict:

@@ -28,10 +28,11 @@ import torch
 from scipy.stats import pearsonr, rankdata
 from tqdm import tqdm
 
+from models.device import add_device_argument, move, resolve_device
 from models.metad2a import (CellGenerator, ImageFeatureCNN, MetaPredictor, class_feature_sets, feature_input,
                             sample_class_features)
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_torch_save, load_torch_checkpoint
+from models import checkpoint as ckpt
 from preprocessing.metad2a_database import (DEFAULT_OUT as DEFAULT_DATABASE, class_subset, load_database, recipe_of,
                                             source_images, task_data)
 from preprocessing.nasbench201 import official_op_codes
@@ -51,12 +52,14 @@ class Task:
 
 
 def train_feature_cnn(images: torch.Tensor, labels: torch.Tensor, num_classes: int, size: int, feature_dim: int,
-                      epochs: int, seed: int, progress: bool) -> tuple[ImageFeatureCNN, float]:
-    """Train the feature CNN as a classifier; returns it and its final-epoch training accuracy (%)."""
+                      epochs: int, seed: int, progress: bool, device=torch.device("cpu")) -> tuple[ImageFeatureCNN, float]:
+    """Train the feature CNN as a classifier on ``device``; returns it (on the CPU) and its final-epoch training
+    accuracy (%)."""
     torch.manual_seed(seed)
-    cnn = ImageFeatureCNN(num_classes, feature_dim)
+    cnn = ImageFeatureCNN(num_classes, feature_dim).to(device)
     optimizer = torch.optim.Adam(cnn.parameters(), 2e-3)
     x, generator = feature_input(images, size), torch.Generator().manual_seed(seed)
+    x, labels = move((x, labels), device)
     accuracy = 0.0
     for _ in tqdm(range(epochs), desc="feature CNN", unit="epoch", disable=not progress):
         cnn.train()
@@ -65,12 +68,13 @@ def train_feature_cnn(images: torch.Tensor, labels: torch.Tensor, num_classes: i
             index = order[start:start + 64]
             logits = cnn.classify(x[index])
             loss = torch.nn.functional.cross_entropy(logits, labels[index])
+            ckpt.check_finite(loss.item(), "training the MetaD2A feature CNN", None)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             correct += int((logits.argmax(1) == labels[index]).sum())
         accuracy = 100.0 * correct / len(x)
-    return cnn.eval(), accuracy
+    return cnn.cpu().eval(), accuracy
 
 
 def load_tasks(table, recipe, cnn: ImageFeatureCNN, size: int) -> list[Task]:
@@ -89,11 +93,13 @@ def load_tasks(table, recipe, cnn: ImageFeatureCNN, size: int) -> list[Task]:
 def within_task_pearson(model: MetaPredictor, tasks: list[Task], per_class: int, seed: int) -> float:
     """Mean over tasks of Pearson(predicted, measured) -- what matters for ranking cells of one dataset."""
     model.eval()
+    device = next(model.parameters()).device
     generator = torch.Generator().manual_seed(seed)
     values = []
     with torch.no_grad():
         for task in tasks:
-            predicted = model(sample_class_features(task.feature_sets, per_class, generator), task.ops).numpy()
+            features = sample_class_features(task.feature_sets, per_class, generator)
+            predicted = model(*move((features, task.ops), device)).cpu().numpy()
             measured = task.accuracy.numpy()
             constant = predicted.std() == 0 or measured.std() == 0  # undefined correlation: count it as none
             values.append(0.0 if constant else float(pearsonr(predicted, measured)[0]))
@@ -111,11 +117,12 @@ def predictor_targets(tasks: list[Task], kind: str, scale: tuple[float, float]) 
     return [(t.accuracy - mean) / std for t in tasks]
 
 
-def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args, progress: bool):
-    """Fit the chosen targets (``--target``); returns the model, its metrics and the target scale
-    (mean, std) that turns its output back into an accuracy (0, 1 for ranks)."""
+def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args, progress: bool,
+                    device=torch.device("cpu")):
+    """Fit the chosen targets (``--target``) on ``device`` (features drawn on the CPU); returns the model (on the
+    CPU), its metrics and the target scale (mean, std) that turns its output back into an accuracy (0, 1 for ranks)."""
     torch.manual_seed(args.seed)
-    model = MetaPredictor(feature_dim, args.predictor_hidden, args.dataset_dim)
+    model = MetaPredictor(feature_dim, args.predictor_hidden, args.dataset_dim).to(device)
     optimizer = torch.optim.Adam(model.parameters(), args.lr, weight_decay=args.predictor_weight_decay)
     generator = torch.Generator().manual_seed(args.seed)
     every = torch.cat([t.accuracy for t in train])
@@ -127,16 +134,18 @@ def train_predictor(train: list[Task], valid: list[Task], feature_dim: int, args
         model.train()
         for t in torch.randperm(len(train), generator=generator).tolist():
             task = train[t]
-            predicted = model(sample_class_features(task.feature_sets, args.images_per_class, generator), task.ops)
-            loss = torch.nn.functional.mse_loss(predicted, targets[t])
+            features = sample_class_features(task.feature_sets, args.images_per_class, generator)
+            predicted = model(*move((features, task.ops), device))
+            loss = torch.nn.functional.mse_loss(predicted, targets[t].to(device))
+            ckpt.check_finite(loss.item(), f"training the MetaD2A predictor (epoch {epoch + 1})", args.out)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
         score = within_task_pearson(model, valid or train, args.images_per_class, args.seed)
         if score > best[0] or best[2] is None:
-            best = (score, epoch, {k: v.clone() for k, v in model.state_dict().items()})
+            best = (score, epoch, {k: v.detach().cpu().clone() for k, v in model.state_dict().items()})
         bar.set_postfix(pearson=f"{score:.3f}", best=f"{best[0]:.3f}@{best[1]}")
-    model.load_state_dict(best[2])
+    model.cpu().load_state_dict(best[2])
     metrics = {"valid_within_task_pearson": best[0], "predictor_best_epoch": best[1],
                "valid_selection_on": "held-out tasks" if valid else "training tasks"}
     return model.eval(), metrics, scale
@@ -163,6 +172,8 @@ def train_generator(train: list[Task], valid: list[Task], feature_dim: int, args
         model.train()
         for t in torch.randperm(len(train), generator=generator).tolist():
             reconstruction, kl = generator_loss(model, train[t], args, generator)
+            ckpt.check_finite((reconstruction + kl).item(), f"training the MetaD2A generator (epoch {epoch + 1})",
+                              args.out)
             optimizer.zero_grad(set_to_none=True)
             (reconstruction + kl).backward()
             optimizer.step()
@@ -222,6 +233,8 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--kl-weight", type=float, default=5e-3, help="weight of the KL term (kept small, as in MetaD2A)")
     p.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     p.add_argument("--no-progress", action="store_true", help="hide progress bars")
+    add_device_argument(p, what="the feature CNN's and the meta-predictor's training (the small D-VAE generator "
+                                "always trains on the CPU)")
     return p
 
 
@@ -234,6 +247,7 @@ def check_arguments(args) -> None:
         raise InputError(f"--top-fraction must be in (0, 1], got {args.top_fraction}")
     if args.valid_tasks < 0 or args.kl_weight < 0 or args.lr <= 0:
         raise InputError("--valid-tasks and --kl-weight must be >= 0 and --lr > 0")
+    resolve_device(args.device)  # --device cuda without CUDA: one error line before any work
 
 
 @cli_entry
@@ -252,11 +266,13 @@ def main(argv=None) -> dict:
     source = source_images(recipe.source, recipe.data_path, recipe.image_size, True)
     cnn_data = class_subset(source, class_pool, args.feature_images_per_class, args.seed + 7)
     cnn, cnn_accuracy = train_feature_cnn(cnn_data.images, cnn_data.labels, len(class_pool), args.feature_size,
-                                          args.feature_dim, args.feature_epochs, args.seed, progress)
+                                          args.feature_dim, args.feature_epochs, args.seed, progress,
+                                          resolve_device(args.device))
     tasks = load_tasks(table, recipe, cnn, args.feature_size)
     train, valid = tasks[:len(tasks) - args.valid_tasks], tasks[len(tasks) - args.valid_tasks:]
     predictor, predictor_metrics, (target_mean, target_std) = train_predictor(train, valid, args.feature_dim,
-                                                                              args, progress)
+                                                                              args, progress,
+                                                                              resolve_device(args.device))
     generator_model, generator_metrics = train_generator(train, valid, args.feature_dim, args, progress)
     seconds = time.perf_counter() - start
     metrics = {"feature_cnn_train_acc": cnn_accuracy, **predictor_metrics, **generator_metrics,
@@ -269,7 +285,7 @@ def main(argv=None) -> dict:
                   "target": args.target, "target_mean": target_mean, "target_std": target_std, "feature_cnn": cnn.state_dict(),
                   "predictor": predictor.state_dict(), "generator": generator_model.state_dict(),
                   **mean_codes(predictor, generator_model, tasks, args.images_per_class, args.seed)}
-    atomic_torch_save(args.out, checkpoint)
+    ckpt.save(args.out, checkpoint)
     print(f"meta-trained on {len(train)} tasks (+{len(valid)} held out) in {seconds:.0f} s -> {args.out}: "
           + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items()))
     return metrics
@@ -277,13 +293,15 @@ def main(argv=None) -> dict:
 
 def load_metad2a(path) -> tuple[dict, ImageFeatureCNN, CellGenerator, MetaPredictor]:
     """A meta-trained checkpoint and its three networks (eval mode); InputError when missing or foreign."""
-    checkpoint = load_torch_checkpoint(path, FORMAT, "MetaD2A", "python -m models.train_metad2a")
+    checkpoint = ckpt.load(path, "MetaD2A checkpoint", "python -m models.train_metad2a", FORMAT,
+                           {"config": dict, "class_pool": list, "feature_cnn": dict, "generator": dict,
+                            "predictor": dict})
     config = checkpoint["config"]
     cnn = ImageFeatureCNN(len(checkpoint["class_pool"]), config["feature_dim"])
     generator_model = CellGenerator(config["feature_dim"], config["generator_hidden"], config["nz"])
     predictor = MetaPredictor(config["feature_dim"], config["predictor_hidden"], config["dataset_dim"])
     for module, key in ((cnn, "feature_cnn"), (generator_model, "generator"), (predictor, "predictor")):
-        module.load_state_dict(checkpoint[key])
+        ckpt.load_state(module, checkpoint[key], path, f"MetaD2A {key}")
         module.eval()
     return checkpoint, cnn, generator_model, predictor
 

@@ -18,12 +18,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (the backend must be chosen first)
 import numpy as np  # noqa: E402
 
+from plot_scripts.methods import ordered, styles  # noqa: E402
 from preprocessing.errors import InputError, cli_entry  # noqa: E402
 from preprocessing.io_utils import atomic_write  # noqa: E402
 from search_methods.hw_search import ROOT  # noqa: E402
 from search_methods.pareto import pareto_front  # noqa: E402
 
-STYLE = {"agnet": ("tab:red", "AG-Net"), "random": ("tab:blue", "random search")}
+NAMES = {"agnet": "AG-Net", "random": "random search"}
 
 
 def read_json(path: Path) -> dict:
@@ -51,11 +52,12 @@ def _step(ax, front: np.ndarray, **style) -> None:
 
 def plot_fronts(folder: Path, out: Path) -> Path:
     summary = read_json(folder / "summary.json")
-    fig, ax = plt.subplots(figsize=(6.4, 4.6))
+    fig, ax = plt.subplots(figsize=(6.4, 5.4), layout="constrained")
     true_front = np.array(summary["true_front_valid"])
     _step(ax, true_front, color="black", lw=1.4, label="true front (table)")
-    for method, entry in summary["methods"].items():
-        color, name = STYLE.get(method, ("tab:gray", method))
+    look = styles(summary["methods"])
+    for method in ordered(summary["methods"]):
+        entry, color, name = summary["methods"][method], look[method]["color"], NAMES.get(method, method)
         run = median_run(folder / method)
         acc, lat = np.array(run["valid"]), np.array(run["latency_ms"])
         ax.scatter(lat, acc, s=6, color=color, alpha=0.25)
@@ -68,12 +70,11 @@ def plot_fronts(folder: Path, out: Path) -> Path:
     # the front's low end is a few degenerate (near-chance) cells: show the competitive part
     ax.set_ylim(np.percentile(true_front[:, 0], 25) - 2, true_front[:, 0].max() + 1)
     ax.set_title(f"NB201 {summary['mode']}: fronts after {summary['queries']} queries")
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.14), frameon=False)  # below the data
     ax.grid(alpha=0.3)
-    fig.tight_layout()
     path = out / f"hw_front_{summary['dataset']}_{summary['device']}_{summary['mode']}.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png", bbox_inches="tight"))
     plt.close(fig)
     return path
 

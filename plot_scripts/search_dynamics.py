@@ -105,14 +105,21 @@ def main(argv=None) -> None:
     parser.add_argument("--method", default="weaknas", help="method id of the run (default weaknas)")
     parser.add_argument("--dataset", default="cifar10", help="dataset of the run (default cifar10)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the run (default 0)")
+    parser.add_argument("--config", default=None, metavar="DIGEST",
+                        help="identity digest (prefix) of the run, when the method ran with several configurations")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE), help=f"t-SNE cache file (default {DEFAULT_CACHE})")
     parser.add_argument("--no-gif", action="store_true", help="skip the animated GIF")
     parser.add_argument("--out", default="figures/weaknas", help="output folder (default figures/weaknas)")
     args = parser.parse_args(argv)
-    path = results.log_path(args.root, args.protocol, "nb201", args.dataset, args.method, args.seed)
-    if not path.exists():
-        raise InputError(f"no log at {path}; run that method/seed first or pick --protocol/--method/--seed")
-    log = results.read_log(path)
+    runs = [g for g in results.read_logs(args.root, args.protocol, "nb201", args.dataset, args.method, seed=args.seed)
+            if args.config is None or g["identity_digest"].startswith(args.config)]
+    if not runs:
+        raise InputError(f"no {args.method} log of seed {args.seed} under {args.root}/{args.protocol}/nb201/"
+                         f"{args.dataset}; run that method/seed first or pick --protocol/--method/--seed/--config")
+    if len(runs) > 1:
+        found = ", ".join(f"{g['identity_digest'][:8]} ({g['config_label'] or 'defaults'})" for g in runs)
+        raise InputError(f"{args.method} seed {args.seed} ran with several configurations: {found}; pick one with --config")
+    log = runs[0]
     config = log["config"]
     if "init_samples" not in config:
         raise InputError(f"{args.method} logs carry no init_samples/batch; search dynamics needs a WeakNAS run")

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from preprocessing.errors import InputError
-from preprocessing.io_utils import atomic_write
+from preprocessing.io_utils import atomic_write, check_suffix
 
 
 @dataclass
@@ -120,6 +120,7 @@ class Benchmark:
     # ---- storage -------------------------------------------------------------------------
     def save(self, path: str | Path) -> None:
         """Write one compressed ``.npz`` (atomically)."""
+        check_suffix(path, ".npz", "benchmark table")
         arrays: dict[str, np.ndarray] = {
             "space": np.array(self.space),
             "source": np.array(self.source),

@@ -38,28 +38,10 @@ def atomic_write_json(path: str | os.PathLike, obj: Any, indent: int | None = No
     atomic_write(path, write)
 
 
-def atomic_torch_save(path: str | os.PathLike, obj: Any) -> None:
-    import torch
-
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
-
-
-def load_torch_checkpoint(path: str | os.PathLike, fmt: str, what: str, how_to_create: str) -> dict:
-    """A ``weights_only`` torch checkpoint dict whose ``format`` is ``fmt``; InputError otherwise.
-
-    what: the kind of checkpoint, for messages ("arch2vec"); how_to_create: the command that writes it.
-    """
-    import torch
-
+def check_suffix(path: str | os.PathLike, suffix: str, flag: str = "--out") -> None:
+    """InputError unless ``path`` ends in ``suffix``: a file's name must say what is in it (an .npz
+    written as ``x.csv`` would be misread by every tool that trusts the name)."""
     from preprocessing.errors import InputError
 
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"no {what} checkpoint at {path}; run `{how_to_create}` first")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise InputError(f"{path} is not a readable {what} checkpoint ({exc}); delete it and run again") from None
-    if not isinstance(checkpoint, dict) or checkpoint.get("format") != fmt:
-        raise InputError(f"{path} is not a {what} checkpoint ({fmt}); delete it and run again")
-    return checkpoint
+    if not str(path).endswith(suffix):
+        raise InputError(f"{flag} {path}: this writes a {suffix} file; give a path ending in {suffix}")

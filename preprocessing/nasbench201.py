@@ -253,6 +253,9 @@ SETTINGS = {
 }
 
 
+EMBEDDED_FILES = (MERGED_TABLE, DATA_DIR / "nb201_final_acc_per_seed.csv.gz")
+
+
 def full_space() -> NB201Space:
     return NB201Space()
 

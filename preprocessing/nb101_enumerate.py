@@ -45,7 +45,7 @@ import numpy as np
 from tqdm import tqdm
 
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_write
+from preprocessing.io_utils import atomic_write, check_suffix
 from preprocessing.nasbench101 import CANDIDATE_OPS, MAX_EDGES, MAX_VERTICES, PAD, Cell, op_codes_from_labels
 from search_methods import executor
 
@@ -424,6 +424,7 @@ def main(argv=None) -> None:
     executor.add_arguments(parser)
     args = parser.parse_args(argv)
     options = executor.ExecutorOptions.from_args(args)
+    check_suffix(args.out, ".npz")
     start = time.perf_counter()
     table = enumerate_space(options=options)
     elapsed = time.perf_counter() - start

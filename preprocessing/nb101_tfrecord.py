@@ -59,12 +59,15 @@ from tqdm import tqdm
 
 from preprocessing.benchmark_table import Benchmark, MetricTable
 from preprocessing.errors import InputError, cli_entry
-from preprocessing.io_utils import atomic_write
+from preprocessing.io_utils import atomic_write, check_suffix
 from preprocessing.nasbench101 import MAX_VERTICES, OPS, PAD, Cell, hash_labels, padded_arrays
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "nasbench101"
 SUBSET_CSV = DATA_DIR / "nb101_subset500_naslib.csv.gz"
 EPOCHS = 108
+# What the official nasbench_only108.tfrecord holds: every unique module, 3 training runs each at 108 epochs.
+OFFICIAL_MODULES = 423_624
+OFFICIAL_RUNS = 3
 CHUNK_BYTES = 8 << 20
 _HEADER = 12  # uint64 length + uint32 masked CRC of the length
 _MASK_DELTA = 0xA282EAD8
@@ -436,8 +439,25 @@ class _Accumulator:
         )
 
 
+def check_official(benchmark: Benchmark, path) -> None:
+    """InputError unless ``benchmark`` holds what the official nasbench_only108.tfrecord holds: 423,624
+    modules with 3 runs each. A file cut exactly at a record boundary passes every framing and CRC check,
+    so only these counts can tell it is shorter than the official one."""
+    n_seeds = benchmark.metrics("cifar10").n_seeds
+    records = int(n_seeds.sum())
+    expected = OFFICIAL_MODULES * OFFICIAL_RUNS
+    short = int((n_seeds < OFFICIAL_RUNS).sum())
+    if len(benchmark) != OFFICIAL_MODULES or short or records != expected:
+        raise InputError(
+            f"{path} holds {len(benchmark):,} modules in {records:,} {EPOCHS}-epoch records ({short:,} modules with "
+            f"fewer than {OFFICIAL_RUNS} runs); the official nasbench_only108.tfrecord has {OFFICIAL_MODULES:,} modules "
+            f"x {OFFICIAL_RUNS} runs = {expected:,} records, so this file is shorter than the official one (truncated "
+            f"at a record boundary?): download it again, or pass --subset if it is a subset on purpose")
+
+
 def convert_tfrecord(path: str | Path, progress: bool = True) -> Benchmark:
-    """Stream an official NB101 TFRecord into a Benchmark (one row per module, 108-epoch runs)."""
+    """Stream an NB101 TFRecord into a Benchmark (one row per module, 108-epoch runs); see
+    :func:`check_official` for the completeness check of the official file."""
     accumulator = _Accumulator()
     for index, offset, data in read_tfrecord(path, progress=progress):
         try:
@@ -551,6 +571,9 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--tfrecord", required=True, help="path of nasbench_only108.tfrecord")
     parser.add_argument("--out", required=True, help="output .npz path (written atomically)")
+    parser.add_argument("--subset", action="store_true",
+                        help="the file is deliberately not the whole official one (a test or benchmark file): skip the "
+                             "check that it holds all 423,624 modules x 3 runs")
     parser.add_argument(
         "--verify-hashes",
         action="store_true",
@@ -558,7 +581,10 @@ def main(argv=None) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
+    check_suffix(args.out, ".npz")
     benchmark = convert_tfrecord(args.tfrecord, progress=not args.quiet)
+    if not args.subset:
+        check_official(benchmark, args.tfrecord)
     if args.verify_hashes:
         verify_hashes(benchmark)
     benchmark.save(args.out)

@@ -77,8 +77,6 @@ from __future__ import annotations
 
 import argparse
 import bz2
-import codecs
-import collections
 import gc
 import io
 import pickle
@@ -94,6 +92,7 @@ import numpy as np
 from preprocessing.benchmark_table import Benchmark, MetricTable
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.nasbench201 import N_ARCHS, arch_strings
+from preprocessing.safe_pickle import AllowListMixin, RestrictedUnpickler, check_key, load_in_big_stack
 
 DEFAULT_OUT = Path("data/cache/nb201_official.npz")
 PICKLE_EXT = ".pickle.pbz2"
@@ -113,51 +112,27 @@ def _skip_tensor(*args, **kwargs) -> None:
     return None
 
 
-def _numpy_multiarray(name: str):
-    from numpy._core import multiarray
+class _PlainDataOnly(AllowListMixin):
+    """Unpickler mixin: plain data only (:mod:`preprocessing.safe_pickle`); tensors become None."""
 
-    return getattr(multiarray, name)
-
-
-_ALLOWED_GLOBALS = {
-    ("collections", "OrderedDict"): lambda: collections.OrderedDict,
-    ("builtins", "set"): lambda: set,
-    ("__builtin__", "set"): lambda: set,
-    ("builtins", "frozenset"): lambda: frozenset,
-    ("__builtin__", "frozenset"): lambda: frozenset,
-    ("_codecs", "encode"): lambda: codecs.encode,  # how protocol-2 pickles spell bytes
-    ("numpy", "dtype"): lambda: np.dtype,
-    ("numpy", "ndarray"): lambda: np.ndarray,
-    ("numpy.core.multiarray", "scalar"): lambda: _numpy_multiarray("scalar"),
-    ("numpy._core.multiarray", "scalar"): lambda: _numpy_multiarray("scalar"),
-    ("numpy.core.multiarray", "_reconstruct"): lambda: _numpy_multiarray("_reconstruct"),
-    ("numpy._core.multiarray", "_reconstruct"): lambda: _numpy_multiarray("_reconstruct"),
-}
-
-
-class _PlainDataOnly:
-    """Unpickler mixin: plain data only; tensors become None, any other class is an InputError."""
-
-    source: Path
+    what = "a NAS-Bench-201 file"
 
     def find_class(self, module: str, name: str):
-        if (module, name) in _ALLOWED_GLOBALS:
-            return _ALLOWED_GLOBALS[(module, name)]()
         if module == "torch" or module.startswith("torch."):
             return _skip_tensor
-        raise InputError(f"{self.source} names the Python object {module}.{name}, which a NAS-Bench-201 file "
-                         f"does not contain; refusing to unpickle it (is this the official file?)")
+        return super().find_class(module, name)
 
     def persistent_load(self, pid):
         return None  # a torch storage (trained weights): skipped unread
 
 
 class _FastUnpickler(_PlainDataOnly, pickle.Unpickler):
-    """C-speed; builds the whole plain object tree (about 1.7 MiB per NB201 architecture)."""
+    """C-speed; builds the whole plain object tree (about 1.7 MiB per NB201 architecture). It cannot
+    check keys as it reads, so it runs in a big-stack thread (:func:`safe_pickle.load_in_big_stack`)."""
 
     def __init__(self, file, source: Path):
         super().__init__(file)
-        self.source = source
+        self.source = str(source)
 
 
 SERIES_TOTAL, SERIES_COUNT = "@total", "@count"
@@ -227,7 +202,7 @@ class _ListMemo:
         return self.items[index]
 
 
-class _LeanUnpickler(_PlainDataOnly, pickle._Unpickler):
+class _LeanUnpickler(_PlainDataOnly, RestrictedUnpickler):
     """Pure-Python unpickler that shrinks per-epoch series while it reads them.
 
     Dicts keyed by epoch are reduced the moment their items arrive (see :func:`_reduce_epoch_numbers`
@@ -237,14 +212,16 @@ class _LeanUnpickler(_PlainDataOnly, pickle._Unpickler):
     5-10x slower than :class:`_FastUnpickler`.
     """
 
-    dispatch = dict(pickle._Unpickler.dispatch)
+    dispatch = dict(RestrictedUnpickler.dispatch)
 
     def __init__(self, file, source: Path):
-        super().__init__(file)
-        self.source = source
+        pickle._Unpickler.__init__(self, file)
+        self.source = str(source)
         self.memo = _ListMemo()
 
     def _set_items(self, items: list) -> None:
+        for key in items[0::2]:
+            check_key(key, self.source)
         target = self.stack[-1]
         keys, values = items[0::2], items[1::2]
         if isinstance(target, dict) and keys and (
@@ -290,12 +267,15 @@ def _tracked(stream, total: int, desc: str, progress: bool) -> Iterator[io.Buffe
         yield io.BufferedReader(_CountingReader(stream, bar), 1 << 20)
 
 
-def _unpickle(stream, source: Path, lean: bool):
-    unpickler = (_LeanUnpickler if lean else _FastUnpickler)(stream, source)
+def _unpickle(stream, source: Path, lean: bool, trusted: bool = False):
+    """lean: the pure-Python reader (checks every key); else the C unpickler, in a big-stack thread and
+    limited to small pickles unless ``trusted`` (``--fast``: the user vouches for a large file)."""
     gc_was_enabled = gc.isenabled()
     gc.disable()  # the tree is acyclic; collecting during a multi-GB load only costs time
     try:
-        return unpickler.load()
+        if lean:
+            return _LeanUnpickler(stream, source).load()
+        return load_in_big_stack(lambda s: _FastUnpickler(s, source), stream, source, bounded=not trusted)
     finally:
         if gc_was_enabled:
             gc.enable()
@@ -309,7 +289,7 @@ def _read_errors(path: Path, what: str) -> Iterator[None]:
     except InputError:
         raise
     except (pickle.UnpicklingError, EOFError, OSError, ValueError, TypeError, KeyError, IndexError,
-            AttributeError, zipfile.BadZipFile, MemoryError) as exc:
+            AttributeError, zipfile.BadZipFile, MemoryError, RecursionError) as exc:
         raise InputError(f"{path} is not a readable {what} (corrupt or truncated: "
                          f"{type(exc).__name__}: {exc}); download it again") from None
 
@@ -319,8 +299,9 @@ def _require_file(path: Path, what: str) -> None:
         raise InputError(f"{what} {path} does not exist (or is not a file)")
 
 
-def read_torch_pickle(path: Path, lean: bool = True, progress: bool = False) -> object:
-    """The object in a ``torch.save`` file (legacy or zip format), tensors replaced by None."""
+def read_torch_pickle(path: Path, lean: bool = True, progress: bool = False, trusted: bool = False) -> object:
+    """The object in a ``torch.save`` file (legacy or zip format), tensors replaced by None; ``trusted``
+    lets the C reader (``lean=False``) read a pickle of any size (see :func:`_unpickle`)."""
     _require_file(path, "NAS-Bench-201 file")
     with _read_errors(path, "torch.save file"):
         if zipfile.is_zipfile(path):
@@ -330,23 +311,23 @@ def read_torch_pickle(path: Path, lean: bool = True, progress: bool = False) -> 
                     raise InputError(f"{path} is a zip archive without data.pkl, not a torch.save file")
                 size = archive.getinfo(names[0]).file_size
                 with archive.open(names[0]) as raw, _tracked(raw, size, path.name, progress) as stream:
-                    return _unpickle(stream, path, lean)
+                    return _unpickle(stream, path, lean, trusted)
         with open(path, "rb") as raw, _tracked(raw, path.stat().st_size, path.name, progress) as stream:
             if _unpickle(stream, path, lean=False) != LEGACY_TORCH_MAGIC:
                 raise InputError(f"{path} is not a torch.save file (wrong magic number); "
                                  f"pass the official NAS-Bench-201-v1_*.pth")
             _unpickle(stream, path, lean=False)  # protocol version
             _unpickle(stream, path, lean=False)  # sys info
-            return _unpickle(stream, path, lean)
+            return _unpickle(stream, path, lean, trusted)
 
 
-def read_bz2_pickle(path: Path, lean: bool = False, progress: bool = False) -> object:
-    """The object in a NATS-Bench ``*.pickle.pbz2`` file."""
+def read_bz2_pickle(path: Path, lean: bool = False, progress: bool = False, trusted: bool = False) -> object:
+    """The object in a NATS-Bench ``*.pickle.pbz2`` file (``trusted`` as in :func:`read_torch_pickle`)."""
     _require_file(path, "NATS-Bench file")
     with _read_errors(path, "NATS-Bench .pickle.pbz2 file"), open(path, "rb") as raw, \
             _tracked(raw, path.stat().st_size, path.name, progress) as compressed, \
             bz2.open(compressed, "rb") as stream:
-        return _unpickle(stream, path, lean)
+        return _unpickle(stream, path, lean, trusted)
 
 
 def _get(mapping, key, where: str):
@@ -510,13 +491,13 @@ def convert_pth(path: str | Path, progress: bool = False, lean: bool = True) -> 
     C unpickler (fast, but the whole file's object tree is in memory at once).
     """
     path = Path(path)
-    return _convert_whole(read_torch_pickle(path, lean, progress), path, "NAS-Bench-201", progress)
+    return _convert_whole(read_torch_pickle(path, lean, progress, trusted=not lean), path, "NAS-Bench-201", progress)
 
 
 def convert_nats_file(path: str | Path, progress: bool = False, lean: bool = True) -> Benchmark:
     """``NATS-tss-v1_0-3ffb9.pickle.pbz2`` (the single-file form) -> Benchmark; ``lean`` as in :func:`convert_pth`."""
     path = Path(path)
-    return _convert_whole(read_bz2_pickle(path, lean, progress), path, "NATS-Bench tss", progress)
+    return _convert_whole(read_bz2_pickle(path, lean, progress, trusted=not lean), path, "NATS-Bench tss", progress)
 
 
 def _arch_files(directory: Path) -> dict[int, Path]:
@@ -563,7 +544,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT,
                         help=f"output .npz (written atomically; default {DEFAULT_OUT})")
     parser.add_argument("--fast", action="store_true",
-                        help="--pth/--nats-file only: read with the C unpickler, 5-10x faster but holding the "
+                        help="--pth/--nats-file only: read with the C unpickler (still allow-listed, but it cannot "
+                             "check key nesting as it reads: use it on files you trust), 5-10x faster but holding the "
                              "whole file in memory (about 1.7 GiB per 1,000 architectures, ~26 GiB for v1_1); "
                              "the default lean reader needs about 1.4 GiB but takes about an hour")
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bars")
@@ -576,12 +558,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.out.suffix != ".npz":
         raise InputError(f"--out {args.out} must end in .npz")
     progress = not args.no_progress
-    if args.pth is not None:
-        bench = convert_pth(args.pth, progress, lean=not args.fast)
-    elif args.nats_dir is not None:
-        bench = convert_nats_dir(args.nats_dir, progress)
-    else:
-        bench = convert_nats_file(args.nats_file, progress, lean=not args.fast)
+    try:
+        if args.pth is not None:
+            bench = convert_pth(args.pth, progress, lean=not args.fast)
+        elif args.nats_dir is not None:
+            bench = convert_nats_dir(args.nats_dir, progress)
+        else:
+            bench = convert_nats_file(args.nats_file, progress, lean=not args.fast)
+    except RecursionError:  # data nested deeper than any official file (the big files are not walked)
+        raise InputError("the input nests its data deeper than Python can process; it is not an official "
+                         "NAS-Bench-201 / NATS-Bench file") from None
     bench.save(args.out)
     measured = int(bench.extra["measured"].sum())
     no_time = int(np.isnan(bench.metrics("cifar10").train_time_s[bench.extra["measured"]]).sum())

@@ -7,4 +7,5 @@
 # Extra flags go to `python -m preprocessing.metad2a_database` (see --help), e.g. --source cifar10 --data PATH.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 python -m preprocessing.metad2a_database --tasks 10 --cells-per-task 32 --workers 2 "$@"

@@ -3,6 +3,7 @@
 #   bash run_scripts/extract_arch2vec.sh [nb201|nb101|darts ...]   (default: all three, skipping missing ones)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 spaces=("$@")
 [ ${#spaces[@]} -eq 0 ] && spaces=(nb201 nb101 darts)
 for space in "${spaces[@]}"; do

@@ -5,5 +5,6 @@
 # Output: pretrained/dim-16/model-darts.pt (+ -metrics.json) and arch2vec-darts.pt
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 python -m models.pretrain_arch2vec --space darts "$@"
 python -m models.extract_arch2vec --space darts

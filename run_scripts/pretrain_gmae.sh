@@ -7,6 +7,7 @@
 # Checkpoints: pretrained/gmae/<space>/gat-linear-ce-m<ratio>.pt
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 which=${1:-all}
 if [ $# -gt 0 ]; then shift; fi
 limit=20000

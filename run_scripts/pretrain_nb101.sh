@@ -7,5 +7,6 @@
 # Output: pretrained/dim-16/model-nb101.pt (+ -metrics.json) and arch2vec-nb101.pt
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 python -m models.pretrain_arch2vec --space nb101 "$@"
 python -m models.extract_arch2vec --space nb101

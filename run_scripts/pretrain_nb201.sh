@@ -5,5 +5,6 @@
 # Output: pretrained/dim-16/model-nb201.pt (+ -metrics.json) and <dataset>-arch2vec.pt
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 python -m models.pretrain_arch2vec --space nb201 "$@"
 python -m models.extract_arch2vec --space nb201

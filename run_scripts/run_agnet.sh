@@ -6,6 +6,7 @@
 # Every step is resumable: finished runs are skipped on a rerun.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 SEEDS=${SEEDS:-100}
 SEEDS_300=${SEEDS_300:-$SEEDS}
 HW_SEEDS=${HW_SEEDS:-10}

@@ -18,6 +18,7 @@
 # (see preprocessing/nb201_table.py). Reported: seed-mean test accuracy of the best-by-signal cell.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 export OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 MKL_NUM_THREADS=1
 methods=${METHODS:-"arch2vec_rl arch2vec_bo supervised_rl supervised_bo random evolution"}
 for method in $methods; do

@@ -8,12 +8,14 @@
 #   bash run_scripts/run_darts_demo.sh [QUERIES]     (default 24)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-[ -x .venv/bin/python ] && source .venv/bin/activate
+source run_scripts/_python.sh
 queries=${1:-24}
 out=saved_logs/darts_proxy/darts/fashion_mnist
+# this demo's log of a method: seed 0 with this query budget (other settings live in other identity folders)
+log_of() { echo "next(g for g in read_logs('saved_logs', 'darts_proxy', 'darts', 'fashion_mnist', '$1', seed=0) if g['budget']['queries'] == $queries)"; }
 python -m search_methods.darts_search --method arch2vec_bo --queries "$queries"
 python -m search_methods.darts_search --method random --queries "$queries"
-genotype=$(python -c "from search_methods.results import read_log; print(read_log('$out/arch2vec_bo/seed_0.json')['final']['best_arch'])")
+genotype=$(python -c "from search_methods.results import read_logs; print($(log_of arch2vec_bo)['final']['best_arch'])")
 python -m darts.train --genotype "$genotype" --dataset fashion_mnist --epochs 5 --init-channels 12 --layers 5 \
   --batch-size 96 --train-limit 8000 --threads 2 --save saved_logs/darts_demo/winner --no-progress
 python -m darts.visualize --genotype "$genotype" --name arch2vec_bo_winner --out figures/darts
@@ -22,9 +24,9 @@ python - <<PY
 import json
 from plot_scripts.plot_darts_training import read_training_log
 from preprocessing.io_utils import atomic_write_json
-from search_methods.results import read_log
-bo = read_log("$out/arch2vec_bo/seed_0.json")
-rnd = read_log("$out/random/seed_0.json")
+from search_methods.results import read_logs
+bo = $(log_of arch2vec_bo)
+rnd = $(log_of random)
 epochs = read_training_log("saved_logs/darts_demo/winner")
 summary = {
     "queries": bo["n_queries"],

@@ -7,6 +7,7 @@
 # Everything is resumable: rerunning skips finished pretraining epochs, harness fits and search seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 seeds=100
 runs=10
 while [ $# -gt 0 ]; do

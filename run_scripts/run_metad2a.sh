@@ -10,6 +10,7 @@
 # Results: pretrained/metad2a/metad2a.pt, saved_logs/metad2a/<dataset>.json. About 10 minutes on 2 busy cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 DATABASE=${DATABASE:-data/metad2a/fmnist_db.csv.gz}
 CHECKPOINT=${CHECKPOINT:-pretrained/metad2a/metad2a.pt}
 

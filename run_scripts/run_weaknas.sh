@@ -13,6 +13,7 @@
 #   figures   queries-to-optimum table + box plot, search-dynamics t-SNE (PNG + GIF)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 PREDICTOR=${PREDICTOR:-}
 SEEDS=${SEEDS:-100}
 WORKERS=${WORKERS:-2}

@@ -24,6 +24,7 @@ from models.agnet import AGNet, cell_encoding
 from models.agnet_cells import GeneratorCells
 from models.pretrain_agnet import ensure_agnet_generator
 from preprocessing.errors import InputError
+from search_methods.oracle import BudgetExhausted
 
 DESCRIPTION = "AG-Net: generator retrained on rank-weighted queried cells, candidates ranked by a joint predictor"
 
@@ -103,6 +104,9 @@ class AGNetSearcher:
 
     def __init__(self, space, args, context: dict, rng: np.random.Generator, n_targets: int = 1):
         self.cells = GeneratorCells(space)
+        keys = space.keys()
+        self.in_space = np.zeros(int(keys.max()) + 1, dtype=bool)  # generated cells outside the table are not
+        self.in_space[keys] = True  # candidates (a custom table measures only some)
         self.args = args
         self.rng = rng
         seed = int(rng.integers(2**31))
@@ -151,7 +155,7 @@ class AGNetSearcher:
             types, adj, n_nodes = self.model.generator.sample(z, self.torch_rng)
             drawn += size
             for key in self.cells.keys(types.numpy(), adj.numpy(), n_nodes.numpy()):
-                if key >= 0 and not oracle.seen(key):
+                if 0 <= key < len(self.in_space) and self.in_space[key] and not oracle.seen(key):
                     found.setdefault(int(key))
         return np.fromiter(found, dtype=np.int64, count=len(found))[: self.args.candidates]
 
@@ -178,6 +182,8 @@ def search(space, oracle, rng, args, context) -> None:
     searcher = AGNetSearcher(space, args, context, rng)
     query_initial(space, oracle, rng, args.initial)
     while True:
+        if oracle.n_queries >= len(space):
+            raise BudgetExhausted  # a table smaller than the budget: every cell is queried
         keys, values = oracle.history()
         searcher.train(keys, rank_weights(values, args.weight_factor), standardise(values))
         candidates = searcher.candidates(oracle)

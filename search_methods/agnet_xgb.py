@@ -12,6 +12,7 @@ import numpy as np
 
 from search_methods import agnet_search
 from search_methods.agnet_search import AGNetSearcher, query_initial, rank_weights, standardise
+from search_methods.oracle import BudgetExhausted
 
 DESCRIPTION = "AG-Net generator + XGBoost predictor (regression or pairwise ranking)"
 prepare = agnet_search.prepare
@@ -45,6 +46,8 @@ def search(space, oracle, rng, args, context) -> None:
     searcher = AGNetSearcher(space, args, context, rng)
     query_initial(space, oracle, rng, args.initial)
     while True:
+        if oracle.n_queries >= len(space):
+            raise BudgetExhausted  # a table smaller than the budget: every cell is queried
         keys, values = oracle.history()
         searcher.train(keys, rank_weights(values, args.weight_factor))
         candidates = searcher.candidates(oracle)

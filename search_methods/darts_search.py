@@ -172,8 +172,7 @@ def run(args) -> dict:
                             protocol=args.protocol, signal="proxy", budget={"queries": args.queries, "sim_time_s": None},
                             config={k: v for k, v in sorted(vars(args).items()) if k not in GRID_FLAGS}, oracle=oracle,
                             wall_time_s=time.perf_counter() - start)
-    path = results.log_path(args.out, args.protocol, "darts", config.dataset, args.method, args.seed)
-    results.write_log(path, log)
+    path = results.save_log(args.out, log)
     print(f"{args.method}: best proxy valid {log['final']['best_valid']:.2f}% after {oracle.n_queries} queries "
           f"({log['wall_time_s']:.0f} s); log {path}")
     print(f"best genotype: {log['final']['best_arch']}")

@@ -85,7 +85,7 @@ def make_surrogate(args, body_factory) -> DNGO:
     """DNGO with the run's training flags; ``body_factory() -> (body module, n_basis)``."""
     def make_network() -> BasisRegressor:
         body, n_basis = body_factory()
-        return BasisRegressor(body, n_basis)
+        return BasisRegressor(body, n_basis).to(getattr(args, "device", "cpu"))  # the runner's --device
 
     return DNGO(make_network, epochs=args.dngo_epochs, batch_size=args.dngo_batch or None, lr=args.dngo_lr,
                 optimize_hypers=not args.fixed_hypers)

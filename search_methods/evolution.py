@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from preprocessing.errors import InputError
 from search_methods.oracle import BudgetExhausted
 
 DESCRIPTION = "regularized evolution (aging evolution with tournament selection)"
@@ -16,6 +17,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--mutation-tries", type=int, default=50,
                         help="redraws of a mutation that hits an already-queried architecture before taking "
                              "a random unseen one instead (default 50)")
+
+
+def check_args(args) -> None:
+    """InputError for flag values the search cannot run with (the runner calls this before any work)."""
+    if args.population < 1 or args.tournament < 1:
+        raise InputError("--population and --tournament must be at least 1")
+    if args.mutation_tries < 0:
+        raise InputError("--mutation-tries must be at least 0")
 
 
 def mutate_unseen(space, oracle, parent, rng, tries: int):
@@ -35,6 +44,8 @@ def mutate_unseen(space, oracle, parent, rng, tries: int):
 def search(space, oracle, rng, args, context) -> None:
     population: deque[tuple[int, float]] = deque()
     while len(population) < args.population:
+        if oracle.n_queries >= len(space):
+            raise BudgetExhausted  # the table has fewer cells than the population: all are queried
         key = space.sample(rng)
         if not oracle.seen(key):
             population.append((key, oracle.query(key)))

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from models.bayesian_linear_regression import BayesianLinearRegression
+from models.device import move
 from models.gmae import FINETUNE_MODES, GMAEEncoder, GMAEPredictor, fine_tune, predict
 from models.pretrain_gmae import build_encoder, encoder_state, ensure_gmae_encoder, load_checkpoint
 from models.space_graphs import all_key_graphs
@@ -61,6 +62,8 @@ def prepare(args, benchmark, space) -> dict:
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be >= 1")
     spaces.require(space, "graphs", args.method, single_cell=True)
+    if args.tournament < 1 or args.finetune_lr <= 0:
+        raise InputError("--tournament must be >= 1 and --finetune-lr positive")
     path = args.gmae_checkpoint or ensure_gmae_encoder(space.name)
     checkpoint = load_checkpoint(path)
     config = checkpoint["config"]
@@ -105,7 +108,8 @@ class FineTunedGMAE:
         start = context["config"]["layers"] - args.finetune_layers if mode == "end2end" else 0
         torch.manual_seed(seed)
         encoder = _encoder(context, pretrained=mode != "scratch")
-        self.predictor = GMAEPredictor(encoder, context["config"]["dim"], start)
+        self.device = torch.device(getattr(args, "device", "cpu"))  # initialised on the CPU, then moved
+        self.predictor = GMAEPredictor(encoder, context["config"]["dim"], start).to(self.device)
         self.adj, self.inputs, self.mask = _inputs(space, context, start)
         self.mode, self.lr = mode, args.finetune_lr
         self.generator = torch.Generator().manual_seed(seed)
@@ -114,22 +118,25 @@ class FineTunedGMAE:
     def fit(self, keys: np.ndarray, values: np.ndarray, steps: int) -> None:
         keys = torch.as_tensor(keys)
         targets = torch.as_tensor(values, dtype=torch.float32)
-        self.optimiser = fine_tune(self.predictor, self.adj[keys], self.inputs[keys], self._mask(keys), targets,
-                                   steps=steps,
+        self.optimiser = fine_tune(self.predictor, *self._on_device(keys), targets.to(self.device), steps=steps,
                                    generator=self.generator, mode=self.mode, lr=self.lr, optimiser=self.optimiser)
 
     def scores(self, keys) -> np.ndarray:
         keys = torch.as_tensor(np.asarray(keys))
-        return predict(self.predictor, self.adj[keys], self.inputs[keys], self._mask(keys)).numpy()
+        return predict(self.predictor, *self._on_device(keys)).cpu().numpy()
 
     @torch.no_grad()
     def features(self, keys) -> np.ndarray:
         keys = torch.as_tensor(np.asarray(keys))
         self.predictor.eval()
-        return self.predictor.features(self.adj[keys], self.inputs[keys], self._mask(keys)).double().numpy()
+        return self.predictor.features(*self._on_device(keys)).double().cpu().numpy()
 
     def _mask(self, keys: torch.Tensor) -> torch.Tensor | None:
         return None if self.mask is None else self.mask[keys]
+
+    def _on_device(self, keys: torch.Tensor) -> tuple:
+        """(adj, inputs, mask) of ``keys`` on the predictor's device."""
+        return move((self.adj[keys], self.inputs[keys], self._mask(keys)), self.device)
 
 
 def mutated_candidates(space, oracle, rng, pick_parent, n: int) -> np.ndarray:
@@ -158,7 +165,7 @@ def thompson_picks(features_seen, values, features_candidates, k: int, rng) -> n
 
 
 def _query_initial(space, oracle, rng, n: int) -> None:
-    while oracle.n_queries < n:
+    while oracle.n_queries < min(n, len(space)):  # a table smaller than the initial sample: all of it
         key = space.sample(rng)
         if not oracle.seen(key):
             oracle.query(key)

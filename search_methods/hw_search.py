@@ -249,7 +249,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(args) -> dict:
     from preprocessing.nasbench201 import NB201Space
     from preprocessing.nb201_table import load_benchmark
-    from search_methods.results import read_log
+    from search_methods.results import read_json_dict
 
     bench = load_benchmark(args.table)
     metrics = bench.metrics(args.dataset)
@@ -268,7 +268,7 @@ def run(args) -> dict:
                     atomic_write_json(log_path(args, mode, method, seed), log)
         finally:
             bar.close()
-    logs = [read_log(log_path(args, mode, m, s)) for m in args.methods for s in range(args.seeds)]
+    logs = [read_json_dict(log_path(args, mode, m, s)) for m in args.methods for s in range(args.seeds)]
     summary = summarise(args, mode, logs, metrics, latency)
     atomic_write_json(Path(args.out) / args.dataset / args.device / mode / "summary.json", summary, indent=1)
     if not args.quiet:

@@ -41,6 +41,7 @@ import torch
 from scipy import stats
 from tqdm import tqdm
 
+from models import checkpoint as ckpt
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write, atomic_write_json
 from search_methods import executor

@@ -24,8 +24,8 @@ import numpy as np
 from preprocessing.errors import InputError, cli_entry
 from search_methods import executor, results
 from search_methods.oracle import BudgetExhausted
-from search_methods.run import (dispatch, load_method, load_search_setup, parse_args, parse_seeds, pending_jobs,
-                                run_config)
+from search_methods.run import (dispatch, load_method, load_search_setup, method_defaults, parse_args, parse_seeds,
+                                run_claimed, run_config, run_identity)
 
 DEFAULT_QUERIES = 1000
 
@@ -95,7 +95,7 @@ _STATE: dict = {}
 
 def _init(space_name: str, table) -> None:
     """Per worker process: the search setup, loaded once."""
-    _STATE.update(setup=load_search_setup(space_name, table))
+    _STATE.update(setup=load_search_setup(space_name, table), table_id=results.table_identity(space_name, table))
 
 
 def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
@@ -116,7 +116,8 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
     log = results.build_log(
         method=args.method, space=args.space, dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
         budget={"queries": args.queries, "sim_time_s": None}, config=run_config(args),
-        oracle=oracle, wall_time_s=time.perf_counter() - start)
+        oracle=oracle, wall_time_s=time.perf_counter() - start, table=_STATE["table_id"],
+        defaults=method_defaults(args.method))
     log.update(target_arch=space.to_string(target), queries_to_optimum=oracle.found_at)
     return log
 
@@ -150,14 +151,16 @@ def main(argv=None) -> None:
         optimum(setup, dataset)  # unknown dataset or a space without a table: one error line before any work
     seeds = parse_seeds(args.seeds)
     options = executor.ExecutorOptions.from_args(args)
-    jobs = pending_jobs(args, args.datasets, seeds)
-    if jobs:
+    identity = run_identity(args, results.table_identity(args.space, args.table))
+
+    def run_jobs(jobs):
         context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
-        dispatch(args, options, jobs, _task, (_init, (args.space, args.table)), (args, context), args.space)
+        dispatch(args, options, jobs, _task, (_init, (args.space, args.table)), (args, context))
+
+    run_claimed(args, args.datasets, seeds, identity, run_jobs)
     if not args.quiet:
         for dataset in args.datasets:
-            logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, dataset, args.method, s))
-                    for s in seeds]
+            logs = [results.find_log(args.out, identity, dataset, s) for s in seeds]
             found = np.array([g["queries_to_optimum"] for g in logs if g["queries_to_optimum"] is not None])
             text = f"{found.mean():.1f} ± {found.std():.1f}" if len(found) else "-"
             print(f"{args.method:>12} {args.protocol} {dataset:>15}: queries to optimum {text} "

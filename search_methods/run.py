@@ -1,28 +1,32 @@
-"""The common protocol runner: one search method x datasets x seeds on NAS-Bench-201 (or NAS-Bench-101).
+"""The common protocol runner: one search method x datasets x seeds on a search space (NB201 by default).
 
     python -m search_methods.run --method evolution --queries 150 --seeds 100
     python -m search_methods.run --method random --datasets cifar10 --time-budget 12000 --signal seed
 
 Every run writes one JSON log (see :mod:`search_methods.results`) to
-``<out>/<protocol>/<space>/<dataset>/<method>/seed_<k>.json``. A grid is resumable: a seed whose log
-exists with the same config is skipped (``--overwrite`` reruns it). Runs go through
-:mod:`search_methods.executor`: ``--workers`` local processes, or a Ray cluster with ``--executor
-ray [--address HOST:PORT]``; one thread per run either way, so both give the same logs; the driver
-writes every log. Method-specific flags are listed by ``--method NAME --help``.
-``--time-per-query epochs12`` charges 12 epochs of the table's per-epoch time per query instead of
-the full training time (arch2vec's NB201 cifar10 protocol); when the flag is not given it is left
-out of the run config, so logs written before it existed stay valid.
+``<out>/<protocol>/<space>/<dataset>/<method>/<digest8>/seed_<k>.json``, where the digest identifies
+the run's configuration (every flag, defaults filled in) and table content. A grid is resumable: a seed
+whose log exists with the same identity is skipped (``--overwrite`` reruns it); two runners on one
+folder split the seeds between them (a per-log lock). Runs go through :mod:`search_methods.executor`:
+``--workers`` local processes, or a Ray cluster with ``--executor ray [--address HOST:PORT]``; one
+thread per run either way, so both give the same logs; the driver writes every log. Method-specific flags are listed by ``--method NAME --help``. ``--time-per-query
+epochs12`` charges 12 epochs of the table's per-epoch time per query instead of the full training time
+(arch2vec's NB201 cifar10 protocol).
 """
 from __future__ import annotations
 
 import argparse
+import functools
 import importlib
+import math
+import re
 import sys
 import time
 
 import numpy as np
 from tqdm import tqdm
 
+from models.device import add_device_argument, resolve_device
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.spaces import SearchSetup
@@ -35,22 +39,35 @@ TIME_PER_QUERY = ("table", "epochs12")
 GRID_FLAGS = ("datasets", "seeds", "workers", "executor", "address", "out", "overwrite", "quiet")
 
 
+MAX_SEED = 2**31 - 1  # torch, numpy and random all take it
+MAX_GRID_SEEDS = 100_000
+
+
 def parse_seeds(text: str) -> list[int]:
-    """'100' -> seeds 0..99; '5-9' -> 5..9; '1,4,7' -> those seeds."""
+    """'100' -> seeds 0..99; '5-9' -> 5..9; '1,4,7' -> those seeds (each in 0..2^31-1, at most 100,000)."""
+    usage = "give a count (100), a range (0-99) or a list (1,4,7) of seeds in 0..2147483647"
     try:
         if "," in text:
-            return [int(s) for s in text.split(",")]
-        if "-" in text:
+            seeds = [int(s) for s in text.split(",")]
+        elif "-" in text:
             lo, hi = (int(s) for s in text.split("-", 1))
             if hi < lo:
                 raise ValueError
-            return list(range(lo, hi + 1))
-        count = int(text)
-        if count < 1:
-            raise ValueError
-        return list(range(count))
+            seeds = range(lo, hi + 1)
+        else:
+            count = int(text)
+            if count < 1:
+                raise ValueError
+            seeds = range(min(count, MAX_GRID_SEEDS + 1))
     except ValueError:
-        raise InputError(f"--seeds {text!r}: give a count (100), a range (0-99) or a list (1,4,7)") from None
+        raise InputError(f"--seeds {text!r}: {usage}") from None
+    if len(seeds) > MAX_GRID_SEEDS:
+        raise InputError(f"--seeds {text!r} asks for more than {MAX_GRID_SEEDS:,} runs; split the grid")
+    if min(seeds) < 0 or max(seeds) > MAX_SEED:
+        raise InputError(f"--seeds {text!r}: {usage}")
+    if len(set(seeds)) != len(seeds):
+        raise InputError(f"--seeds {text!r} lists a seed twice")
+    return list(seeds)
 
 
 def load_method(name: str):
@@ -82,7 +99,7 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
     parser.add_argument("--signal", choices=SIGNALS, default="mean",
                         help="search signal: 'mean' = seed-mean validation accuracy (P150); 'seed' = one random "
                              "training seed per architecture (arch2vec / WeakNAS protocols)")
-    parser.add_argument("--time-per-query", choices=TIME_PER_QUERY, default=argparse.SUPPRESS,
+    parser.add_argument("--time-per-query", choices=TIME_PER_QUERY, default="table",
                         help="simulated cost of one query: 'table' = the table's full training time (default; "
                              "NB201: 200 epochs); 'epochs12' = 12 x the table's per-epoch time (arch2vec's NB201 "
                              "cifar10 protocol; needs a time_per_epoch_s column, NB201 has it for cifar10 only)")
@@ -91,12 +108,17 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
                              "preprocessing.nb201_official) or your own CSV of NB201 cells (arch,valid_acc,test_acc"
                              "[,train_time_s]); default: the embedded NAS-Bench-201 tables")
     parser.add_argument("--protocol", default=None,
-                        help="protocol name = first folder of the log path (default q<queries>, t<seconds>, "
-                             "with _seed appended for --signal seed)")
+                        help="protocol name = first folder of the log path (letters, digits, . _ -; default "
+                             "q<queries>, t<seconds>, with _seed appended for --signal seed)")
     parser.add_argument("--out", default=str(results.ROOT), help="root folder of the result logs (default saved_logs)")
     executor.add_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="rerun seeds whose log already exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
+    add_device_argument(parser, default="cpu",
+                        what="model fitting inside a search (weaknas MLPs, the DNGO networks of arch2vec_bo / "
+                             "supervised_bo, GMAE fine-tuning; other methods always use the CPU)",
+                        note="the device is part of the run's config: CUDA results match the CPU's only within "
+                             "float tolerance, so the deterministic CPU is the default")
     if method_module is not None and hasattr(method_module, "add_arguments"):
         group = parser.add_argument_group(f"{parser.prog} --method flags")
         method_module.add_arguments(group)
@@ -109,7 +131,9 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
     probe.add_argument("--method")
     known, _ = probe.parse_known_args(argv)
     module = load_method(known.method) if known.method else None
-    args = build_parser(module).parse_args(argv)
+    parser = build_parser(module)
+    args = parser.parse_args(argv)
+    check_finite(parser, args)
     spaces.module_of(args.space)  # unknown space -> one error line before any work
     if args.queries is None and args.time_budget is None:
         args.queries = 150
@@ -117,13 +141,29 @@ def parse_args(argv=None) -> tuple[argparse.Namespace, object]:
         raise InputError("--queries must be at least 1")
     if args.time_budget is not None and args.time_budget <= 0:
         raise InputError("--time-budget must be positive")
+    args.device = str(resolve_device(args.device))  # 'auto' -> what it ran on; cuda without CUDA -> one error line
     if args.workers < 1:
         raise InputError("--workers must be at least 1")
+    parse_seeds(args.seeds)
     if args.protocol is None:
         parts = ([f"q{args.queries}"] if args.queries is not None else []) + (
             [f"t{args.time_budget:g}"] if args.time_budget is not None else [])
         args.protocol = "_".join(parts) + ("_seed" if args.signal == "seed" else "")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", args.protocol):
+        raise InputError(f"--protocol {args.protocol!r} names a folder: use letters, digits, '.', '_' and '-'")
+    for check in ("check_args", "check_search_args"):  # the method's own ranges, before any work
+        if hasattr(module, check):
+            getattr(module, check)(args)
     return args, module
+
+
+def check_finite(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """InputError for a NaN or infinite value of any float flag (no flag means anything by them)."""
+    for action in parser._actions:
+        value = getattr(args, action.dest, None)
+        values = value if isinstance(value, list) else [value]
+        if action.type is float and any(isinstance(v, float) and not math.isfinite(v) for v in values):
+            raise InputError(f"{'/'.join(action.option_strings)} {value}: give a finite number")
 
 
 def simulated_time_per_query(setup: SearchSetup, dataset: str, mode: str):
@@ -141,8 +181,35 @@ def simulated_time_per_query(setup: SearchSetup, dataset: str, mode: str):
     return lambda key: epochs * float(per_epoch[key])
 
 
+def check_time_budget(args, setup: SearchSetup, dataset: str) -> None:
+    """A time budget needs a finite simulated cost for every cell the search may query."""
+    if args.time_budget is None or setup.benchmark is None:  # a non-tabular space measures real cost
+        return
+    keys = np.asarray(setup.space.keys())
+    cost = simulated_time_per_query(setup, dataset, args.time_per_query)
+    times = (np.array([cost(k) for k in keys], dtype=float) if cost is not None
+             else np.asarray(setup.benchmark.metrics(dataset).train_time_s, dtype=float)[keys])
+    missing = int((~np.isfinite(times)).sum())
+    if missing:
+        raise InputError(f"--time-budget needs training times, and the {dataset} table lacks them for {missing} "
+                         f"of its {len(keys)} cells; add a train_time_s column or use --queries")
+
+
 def run_config(args) -> dict:
     return {k: v for k, v in sorted(vars(args).items()) if k not in GRID_FLAGS}
+
+
+@functools.lru_cache(maxsize=None)
+def method_defaults(method: str) -> dict:
+    """The run config of ``--method METHOD`` with every other flag at its default."""
+    return run_config(build_parser(load_method(method)).parse_args(["--method", method]))
+
+
+def run_identity(args, table: dict) -> dict:
+    """The identity of this grid's runs (see :func:`search_methods.results.run_identity`)."""
+    return results.run_identity(method=args.method, space=args.space, protocol=args.protocol, signal=args.signal,
+                                budget={"queries": args.queries, "sim_time_s": args.time_budget},
+                                config=run_config(args), table=table)
 
 
 _WORKER: dict = {}
@@ -155,7 +222,8 @@ def load_search_setup(space_name: str, table) -> SearchSetup:
 
 def _setup(space_name: str, table) -> None:
     """Per-process state: the search setup (loaded once per worker)."""
-    _WORKER.update(setup=(space_name, table), search=load_search_setup(space_name, table))
+    table_id = results.table_identity(space_name, table)  # before loading: the log names what was read
+    _WORKER.update(setup=(space_name, table), search=load_search_setup(space_name, table), table_id=table_id)
 
 
 def run_one(args, module, context, dataset: str, seed: int) -> dict:
@@ -170,8 +238,7 @@ def run_one(args, module, context, dataset: str, seed: int) -> dict:
     setup = _WORKER["search"]
     space = setup.space
     oracle = setup.make_oracle(dataset, args.signal, np.random.default_rng([seed, 1]), args.queries,
-                               args.time_budget, simulated_time_per_query(setup, dataset,
-                                                                          getattr(args, "time_per_query", "table")))
+                               args.time_budget, simulated_time_per_query(setup, dataset, args.time_per_query))
     start = time.perf_counter()
     try:
         module.search(space, oracle, np.random.default_rng(seed), args, context)
@@ -182,7 +249,7 @@ def run_one(args, module, context, dataset: str, seed: int) -> dict:
     return results.build_log(
         method=args.method, space=args.space, dataset=dataset, seed=seed, protocol=args.protocol, signal=args.signal,
         budget={"queries": args.queries, "sim_time_s": args.time_budget}, config=run_config(args), oracle=oracle,
-        wall_time_s=time.perf_counter() - start)
+        wall_time_s=time.perf_counter() - start, table=_WORKER["table_id"], defaults=method_defaults(args.method))
 
 
 def _run_task(shared, job: tuple[str, int]) -> dict:
@@ -192,42 +259,61 @@ def _run_task(shared, job: tuple[str, int]) -> dict:
     return run_one(args, load_method(args.method), context, dataset, seed)
 
 
-def dispatch(args, options, jobs: list, task, setup: tuple, shared, space: str) -> None:
+def dispatch(args, options, jobs: list, task, setup: tuple, shared) -> None:
     """Run ``task(shared, (dataset, seed))`` for every job on the executor; the driver writes each log it
-    gets back (atomically), so a worker never writes and a run that dies leaves no file."""
+    gets back (atomically, at its identity path), so a worker never writes and a run that dies leaves no file."""
     bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
     try:
         with executor.Executor(options, setup=setup, shared=shared) as grid:
-            for (dataset, seed), log in grid.map(task, jobs, bar=bar, label=lambda job: f"{job[0]} seed {job[1]}"):
-                results.write_log(results.log_path(args.out, args.protocol, space, dataset, args.method, seed), log)
+            for _, log in grid.map(task, jobs, bar=bar, label=lambda job: f"{job[0]} seed {job[1]}"):
+                results.save_log(args.out, log)
     finally:
         bar.close()
 
 
-def same_run(logged: dict | None, config: dict, defaults: dict) -> bool:
-    """Whether a log's config is this run's: a key the log lacks counts as the flag's default, so adding a
-    flag whose default keeps the old behaviour does not re-run old logs (a changed default still does)."""
-    if logged is None:
-        return False
-    missing = object()
-    return all(logged.get(key, defaults.get(key, missing)) == value for key, value in config.items()) \
-        and set(logged) <= set(config)
-
-
-def pending_jobs(args, datasets, seeds) -> list[tuple[str, int]]:
-    config = run_config(args)
-    defaults = vars(build_parser(load_method(args.method)).parse_args(["--method", args.method]))
-    jobs = []
+def pending_jobs(args, datasets, seeds, identity: dict, claims: results.Claims,
+                 overwrite: bool = False) -> tuple[list, list]:
+    """(jobs to run here, logs another runner is working on): a (dataset, seed) whose log exists with
+    this ``identity`` is done (unless ``overwrite``); any other is claimed, or left to the runner that
+    holds its claim. A claimed run's stale temp files (from a killed write) are removed."""
+    jobs, busy = [], []
     for dataset in datasets:
         for seed in seeds:
-            path = results.log_path(args.out, args.protocol, args.space, dataset, args.method, seed)
-            if path.exists() and not args.overwrite and same_run(results.read_log(path).get("config"), config, defaults):
+            path = results.log_path(args.out, identity, dataset, seed)
+            if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
                 continue
+            if not claims.try_claim(path):
+                busy.append(path)
+                continue
+            # claimed: another runner may have finished it between the look and the claim
+            if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
+                continue
+            results.clean_stale_temps(path)
             jobs.append((dataset, seed))
-    return jobs
+    return jobs, busy
+
+
+def run_claimed(args, datasets, seeds, identity: dict, run_jobs) -> None:
+    """Call ``run_jobs(jobs)`` on this grid's pending runs until every log exists; runs another runner
+    on the same folder holds are waited for (and run here if it stopped without writing them)."""
+    overwrite = args.overwrite
+    with results.Claims() as claims:
+        while True:
+            jobs, busy = pending_jobs(args, datasets, seeds, identity, claims, overwrite)
+            if jobs:
+                run_jobs(jobs)
+                overwrite = False  # the overwrite is done; what follows only fills in
+            if not busy:
+                return
+            if not args.quiet:
+                print(f"waiting for another runner on {args.out}: it holds {len(busy)} of these runs",
+                      file=sys.stderr)
+            for path in busy:
+                claims.wait(path)
 
 
 def run_grid(args, module) -> list[dict]:
+    table = results.table_identity(args.space, args.table)
     setup = load_search_setup(args.space, args.table)
     if args.datasets is None:
         args.datasets = list(setup.datasets)
@@ -235,15 +321,20 @@ def run_grid(args, module) -> list[dict]:
         if dataset not in setup.datasets:  # before any work
             raise InputError(f"dataset {dataset!r} is not in this {args.space} table; available: "
                              f"{', '.join(setup.datasets)}")
-        simulated_time_per_query(setup, dataset, getattr(args, "time_per_query", "table"))
+        simulated_time_per_query(setup, dataset, args.time_per_query)
+        check_time_budget(args, setup, dataset)
     seeds = parse_seeds(args.seeds)
     options = executor.ExecutorOptions.from_args(args)
-    jobs = pending_jobs(args, args.datasets, seeds)
-    if jobs:
+    identity = run_identity(args, table)
+
+    def run_jobs(jobs):
         context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
-        dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, context), args.space)
-    logs = [results.read_log(results.log_path(args.out, args.protocol, args.space, d, args.method, s))
-            for d in args.datasets for s in seeds]
+        dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, context))
+
+    run_claimed(args, args.datasets, seeds, identity, run_jobs)
+    logs = [results.find_log(args.out, identity, d, s) for d in args.datasets for s in seeds]
+    if any(log is None for log in logs):  # a worker wrote under another identity: a bug, not bad input
+        raise RuntimeError(f"runs of {args.method} ended without their logs under {args.out}")
     if not args.quiet:
         for dataset in args.datasets:
             finals = np.array([log["final"]["best_test"] for log in logs if log["dataset"] == dataset], dtype=float)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from models.supervised_embedding import TanhBasis
 from search_methods import dngo
 from preprocessing import spaces
-from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_inputs, build_encoder
+from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_inputs, build_encoder, check_encoder_args
 
 DESCRIPTION = "supervised-BO: DNGO + EI with a GIN feature network trained on the queried accuracies"
 
@@ -27,6 +27,7 @@ def add_arguments(parser) -> None:
 def prepare(args, benchmark, space) -> None:
     spaces.require(space, "graphs", args.method, single_cell=True)
     dngo.check_search_args(args)
+    check_encoder_args(args)
 
 
 def search(space, oracle, rng, args, context) -> None:

@@ -15,6 +15,7 @@ import torch
 from models.space_graphs import all_key_graphs
 from models.supervised_embedding import EncoderEmbedding, GraphEncoder
 from preprocessing import spaces
+from preprocessing.errors import InputError
 from search_methods import reinforce
 
 DESCRIPTION = "supervised-RL: REINFORCE on a GIN representation trained by the policy gradient during the search"
@@ -23,6 +24,13 @@ DESCRIPTION = "supervised-RL: REINFORCE on a GIN representation trained by the p
 def add_encoder_arguments(parser) -> None:
     parser.add_argument("--gin-hidden", type=int, default=32, help="GIN width of the supervised encoder (default 32)")
     parser.add_argument("--gin-layers", type=int, default=4, help="GIN layers of the supervised encoder (default 4)")
+
+
+def check_encoder_args(args) -> None:
+    if args.gin_hidden < 1 or args.gin_layers < 1:
+        raise InputError("--gin-hidden and --gin-layers must be at least 1")
+    if getattr(args, "encoder_lr", 1.0) <= 0:
+        raise InputError("--encoder-lr must be positive")
 
 
 def add_arguments(parser) -> None:
@@ -47,6 +55,7 @@ def all_cell_inputs(space) -> torch.Tensor:
 def prepare(args, benchmark, space) -> None:
     spaces.require(space, "graphs", args.method, single_cell=True)
     reinforce.check_search_args(args)
+    check_encoder_args(args)
 
 
 def search(space, oracle, rng, args, context) -> None:

@@ -90,8 +90,10 @@ def check_args(args) -> None:
         raise InputError(f"--top-end ({args.top_end}) must not exceed --top-start ({args.top_start})")
     if args.ensemble < 2 and args.method == "weaknas_ei":
         raise InputError("--ensemble must be at least 2 for weaknas_ei (the spread needs two members)")
-    if args.ei_calibration <= 0:
-        raise InputError("--ei-calibration must be positive")
+    if args.ei_calibration <= 0 or args.lr <= 0:
+        raise InputError("--ei-calibration and --lr must be positive")
+    if args.ensemble < 1 or not 0 < args.top_decay < 1:
+        raise InputError("--ensemble must be at least 1 and --top-decay in (0, 1)")
 
 
 def prepare(args, benchmark, space) -> None:
@@ -115,7 +117,8 @@ class WeakNAS:
         self.features = space.onehot() if len(self.keys) <= args.score_pool else None
         self.queried = np.zeros(len(self.keys), dtype=bool)
         self.predictor = MLPPredictor(hidden=tuple(args.hidden), steps=args.train_steps, lr=args.lr,
-                                      n_models=args.ensemble if acquisition == "ei" else 1)
+                                      n_models=args.ensemble if acquisition == "ei" else 1,
+                                      device=getattr(args, "device", "cpu"))
         budget = oracle.max_queries if oracle.max_queries is not None else SCHEDULE_QUERIES
         n_iterations = max(1, math.ceil((min(budget, len(self.keys)) - args.init_samples) / args.batch))
         self.top_n = top_n_schedule(n_iterations, args.top_start, args.top_end, args.top_decay)

@@ -240,7 +240,7 @@ def test_undecodable_records(tmp_path, payload, message):
 def test_cli(tmp_path, capsys):
     good = write_file(tmp_path / "good.tfrecord", dataset_payloads(3))
     out = tmp_path / "cache" / "nb101.npz"
-    tfr.main(["--tfrecord", str(good), "--out", str(out), "--verify-hashes", "--quiet"])
+    tfr.main(["--tfrecord", str(good), "--out", str(out), "--verify-hashes", "--subset", "--quiet"])
     assert len(Benchmark.load(out)) == 3 and "3 modules (9 runs)" in capsys.readouterr().out
 
     content = bytearray(good.read_bytes())

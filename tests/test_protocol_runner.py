@@ -32,33 +32,38 @@ def test_runs_write_complete_logs_within_budget(tmp_path, method):
         assert log["final"]["best_valid"] == max(t["valid"] for t in traj)
         for key in ("method", "space", "dataset", "seed", "protocol", "budget", "config", "versions"):
             assert key in log
-    path = results.log_path(tmp_path, "q40", "nb201", "cifar10", method, 2)
-    assert path.exists()
+    path = results.path_of(tmp_path, logs[2])
+    assert path.exists() and path.parent.parent.name == method and path.name == "seed_2.json"
 
 
 def test_same_seed_same_result_and_resume_skips_finished(tmp_path):
     first = grid(tmp_path / "a", "evolution", "--datasets", "cifar10")
     second = grid(tmp_path / "b", "evolution", "--datasets", "cifar10")
     assert [l["trajectory"] for l in first] == [l["trajectory"] for l in second]
-    path = results.log_path(tmp_path / "a", "q40", "nb201", "cifar10", "evolution", 0)
+    path = results.path_of(tmp_path / "a", first[0])
     stamp = path.stat().st_mtime_ns
     grid(tmp_path / "a", "evolution", "--datasets", "cifar10")
     assert path.stat().st_mtime_ns == stamp
 
 
 def test_resume_treats_a_flag_missing_from_old_logs_as_its_default(tmp_path):
-    grid(tmp_path, "evolution", "--datasets", "cifar10")
-    path = results.log_path(tmp_path, "q40", "nb201", "cifar10", "evolution", 0)
+    logs = grid(tmp_path, "evolution", "--datasets", "cifar10")
+    path = results.path_of(tmp_path, logs[0])
     log = json.loads(path.read_text())
+    for key in ("schema", "identity", "identity_digest", "config_label", "table"):  # the layout before identities
+        del log[key]
     del log["config"]["space"]  # a log written before --space existed
-    path.write_text(json.dumps(log))
-    stamp = path.stat().st_mtime_ns
+    old = results.old_log_path(tmp_path, "q40", "nb201", "cifar10", "evolution", 0)
+    old.write_text(json.dumps(log))
+    path.unlink()
+    again = grid(tmp_path, "evolution", "--datasets", "cifar10")
+    assert not old.exists() and path.exists()  # resume migrated it instead of re-running it
+    assert again[0]["trajectory"] == logs[0]["trajectory"] and again[0]["wall_time_s"] == logs[0]["wall_time_s"]
+    log["config"]["population"] = 5  # an old log of a different config is not this run's
+    old.write_text(json.dumps(log))
+    path.unlink()
     grid(tmp_path, "evolution", "--datasets", "cifar10")
-    assert path.stat().st_mtime_ns == stamp
-    log["config"]["population"] = -1  # a config that differs from this run's re-runs
-    path.write_text(json.dumps(log))
-    grid(tmp_path, "evolution", "--datasets", "cifar10")
-    assert json.loads(path.read_text())["config"]["space"] == "nb201"
+    assert old.exists() and json.loads(path.read_text())["config"]["population"] == 10
 
 
 def test_evolution_beats_random_on_average(tmp_path):
@@ -95,8 +100,7 @@ def test_parallel_workers_match_in_process_results(tmp_path):
                    cwd=REPO, check=True)
     serial = grid(tmp_path / "s", "evolution", "--datasets", "cifar10", "--queries", "30")
     for log in serial:
-        parallel = json.loads(results.log_path(tmp_path / "p", "q30", "nb201", "cifar10", "evolution",
-                                               log["seed"]).read_text())
+        parallel = json.loads(results.path_of(tmp_path / "p", log).read_text())
         assert parallel["trajectory"] == log["trajectory"]
 
 
