@@ -22,6 +22,7 @@ import numpy as np
 
 from preprocessing.nasbench101 import MAX_EDGES, MAX_VERTICES, module_hash_of
 from preprocessing.nb101_enumerate import N_CELLS, edge_bit, enumerate_space, full_dag_bits, matrices_from_bits
+from search_methods.executor import ExecutorOptions
 
 
 def _pattern_check(bits: int, n: int) -> bool:
@@ -70,7 +71,7 @@ def main() -> None:
 
     cpu_before = _cpu_seconds()
     start = time.perf_counter()
-    table = enumerate_space(workers=args.workers, progress=False)
+    table = enumerate_space(options=ExecutorOptions(workers=args.workers), progress=False)
     wall = time.perf_counter() - start
     cpu = _cpu_seconds() - cpu_before
     assert len(table) == N_CELLS, len(table)

@@ -17,16 +17,16 @@ trained once: a :class:`~darts.model.NetworkCIFAR` with ``config.layers`` cells 
 used), and scored by validation accuracy (percent). The seconds are the real wall time of that
 training + validation on one CPU thread.
 
-Work runs in ``workers`` processes (spawned, one torch thread each; default: all cores), and every
-result is stored in the JSON cache (written atomically after each finished genotype, keyed by
-:func:`~preprocessing.darts_space.genotype_to_string`) so repeated queries and interrupted searches
-cost nothing. A cache belongs to one :class:`ProxyConfig`; opening it with another config is
+Training runs through :mod:`search_methods.executor` (``options``: local processes, one torch thread
+each, default all cores; or a Ray cluster, where ``gpus=1`` puts each training on a GPU worker).
+Results come back to the driver, which stores them in the JSON cache (keyed by
+:func:`~preprocessing.darts_space.genotype_to_string`, merged with what the file holds and written
+atomically after each finished genotype) so repeated queries and interrupted searches cost nothing. A cache belongs to one :class:`ProxyConfig`; opening it with another config is
 refused. With a fixed config, results are deterministic on CPU (same seed for every genotype).
 """
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +44,7 @@ from darts.train import run_epoch
 from preprocessing.darts_space import genotype_from_string, genotype_to_string, validate_genotype
 from preprocessing.errors import InputError
 from preprocessing.io_utils import atomic_write_json
+from search_methods import executor
 
 
 @dataclass(frozen=True)
@@ -92,51 +93,48 @@ def _proxy_split(config: ProxyConfig) -> tuple[ImageArrays, ImageArrays, tuple, 
     return train, valid, mean, std
 
 
-def train_proxy(genotype_string: str, config: ProxyConfig) -> tuple[float, float]:
+def train_proxy(genotype_string: str, config: ProxyConfig, device: str = "cpu") -> tuple[float, float]:
     """Train one genotype's proxy network; returns (validation accuracy %, wall seconds)."""
     start = time.perf_counter()
     train, valid, mean, std = _proxy_split(config)
     torch.manual_seed(config.seed)
     model = NetworkCIFAR(genotype_from_string(genotype_string), config.channels, train.num_classes, config.layers,
-                         auxiliary=False, in_channels=train.images.shape[1])
+                         auxiliary=False, in_channels=train.images.shape[1]).to(device)
     optimizer = torch.optim.SGD(model.parameters(), config.lr, momentum=0.9, weight_decay=config.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, config.epochs)
     train_loader = BatchLoader(train, config.batch_size, mean, std, shuffle=True, seed=config.seed)
     criterion = nn.CrossEntropyLoss()
     for epoch in range(config.epochs):
         train_loader.set_epoch(epoch)
-        run_epoch(model, train_loader, criterion, optimizer, grad_clip=5.0)
+        run_epoch(model, train_loader, criterion, optimizer, grad_clip=5.0, device=device)
         scheduler.step()
-    _, accuracy = run_epoch(model, BatchLoader(valid, 256, mean, std), criterion)
+    _, accuracy = run_epoch(model, BatchLoader(valid, 256, mean, std), criterion, device=device)
     return accuracy, time.perf_counter() - start
 
 
-def _init_worker() -> None:
-    torch.set_num_threads(1)
-
-
-def _train_job(job: tuple[str, ProxyConfig]) -> tuple[str, float, float]:
-    genotype_string, config = job
-    accuracy, seconds = train_proxy(genotype_string, config)
-    return genotype_string, accuracy, seconds
+def _train_job(config: ProxyConfig, genotype_string: str) -> tuple[float, float]:
+    """A worker's part: train one genotype (on the GPU the executor gave the task, if any)."""
+    return train_proxy(genotype_string, config, device=executor.task_device())
 
 
 class ProxyEvaluator:
     """``evaluate(genotypes) -> [(valid_acc %, seconds)]`` with a persistent JSON cache."""
 
-    def __init__(self, config: ProxyConfig = ProxyConfig(), cache_path=None, workers: int | None = None,
-                 progress: bool = True):
+    def __init__(self, config: ProxyConfig = ProxyConfig(), cache_path=None,
+                 options: executor.ExecutorOptions | None = None, progress: bool = True):
         config.check()
         self.config = config
-        self.workers = max(1, workers if workers is not None else (os.cpu_count() or 1))
+        self.options = options or executor.ExecutorOptions(workers=os.cpu_count() or 1)
         self.progress = progress
         self.cache_path = Path(cache_path) if cache_path is not None else None
         self.results: dict[str, list[float]] = {}
-        self._pool = None
+        # one executor for the evaluator's lifetime: a search asks for many small batches, and each worker
+        # pays the torch import and the dataset load once
+        self._executor = executor.Executor(self.options, shared=config)
         if self.cache_path is not None and self.cache_path.exists():
-            self._load_cache()
+            self.results = self._read_cache()
 
-    def _load_cache(self) -> None:
+    def _read_cache(self) -> dict[str, list[float]]:
         try:
             stored = json.loads(self.cache_path.read_text())
             config, results = stored["config"], stored["results"]
@@ -145,10 +143,13 @@ class ProxyEvaluator:
         if config != asdict(self.config):
             raise InputError(f"{self.cache_path} was made with proxy settings {config}, not {asdict(self.config)}; "
                              f"use another cache path")
-        self.results = {k: list(v) for k, v in results.items()}
+        return {k: list(v) for k, v in results.items()}
 
     def _save_cache(self) -> None:
+        """Merge this driver's results into the file (another search may share it) and write it atomically."""
         if self.cache_path is not None:
+            stored = self._read_cache() if self.cache_path.exists() else {}
+            self.results = {**stored, **self.results}
             atomic_write_json(self.cache_path, {"config": asdict(self.config), "results": self.results})
 
     def evaluate(self, genotypes) -> list[tuple[float, float]]:
@@ -157,45 +158,21 @@ class ProxyEvaluator:
                 for g in genotypes]
         todo = sorted(set(k for k in keys if k not in self.results))
         if todo:
-            jobs = [(k, self.config) for k in todo]
-            bar = tqdm(total=len(jobs), desc="proxy training", unit="arch", disable=not self.progress)
-            if self.workers == 1 or len(jobs) == 1:
-                threads = torch.get_num_threads()
-                torch.set_num_threads(1)
-                try:
-                    for job in jobs:
-                        self._record(_train_job(job), bar)
-                finally:
-                    torch.set_num_threads(threads)
-            else:
-                for result in self._worker_pool().imap_unordered(_train_job, jobs):
-                    self._record(result, bar)
-            bar.close()
+            bar = tqdm(total=len(todo), desc="proxy training", unit="arch", disable=not self.progress)
+            try:
+                for key, (accuracy, seconds) in self._executor.map(_train_job, todo, bar=bar):
+                    self.results[key] = [accuracy, seconds]
+                    self._save_cache()
+            finally:
+                bar.close()
         return [tuple(self.results[k]) for k in keys]
 
-    def _worker_pool(self):
-        # one pool for the evaluator's lifetime: a search asks for many small batches, and each spawned
-        # worker pays the torch import and the dataset load once
-        if self._pool is None:
-            context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
-            self._pool = context.Pool(self.workers, initializer=_init_worker)
-        return self._pool
-
     def close(self) -> None:
-        """Let the worker processes finish and exit (also on ``with`` exit)."""
-        if self._pool is not None:
-            self._pool.close()
-            self._pool.join()
-            self._pool = None
+        """Let the worker processes exit (also on ``with`` exit)."""
+        self._executor.close()
 
     def __enter__(self) -> "ProxyEvaluator":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
-
-    def _record(self, result: tuple[str, float, float], bar) -> None:
-        key, accuracy, seconds = result
-        self.results[key] = [accuracy, seconds]
-        self._save_cache()
-        bar.update(1)

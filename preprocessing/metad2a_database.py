@@ -25,14 +25,14 @@ Resumable: each finished (task, cell) is appended as one JSON line to ``<out>.pa
 ``write`` of a whole line, flushed; a torn last line is ignored on reload) and skipped on a rerun, as
 are the rows of an existing ``<out>`` built with the same settings (so ``--tasks`` / ``--cells-per-task``
 can grow a shipped table). The CSV is written atomically when every job is done, and the parts file
-is then removed. Work runs in ``--workers`` spawned processes
-with one torch thread each.
+is then removed. Jobs run through :mod:`search_methods.executor`: ``--workers`` local processes, or a
+Ray cluster (``--executor ray [--address HOST:PORT]``; ``--gpus-per-task 1`` trains each cell on a
+GPU worker), one torch thread each; the driver writes every row.
 """
 from __future__ import annotations
 
 import argparse
 import json
-import multiprocessing
 import os
 import time
 from dataclasses import dataclass
@@ -51,6 +51,7 @@ from models.nb201_network import NB201Network, count_parameters
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write
 from preprocessing.nasbench201 import string_of_index
+from search_methods import executor
 
 DEFAULT_OUT = Path(__file__).resolve().parent.parent / "data" / "metad2a" / "fmnist_db.csv.gz"
 SETTING_COLUMNS = ("source", "image_size", "train_per_class", "valid_per_class", "data_seed", "channels",
@@ -135,11 +136,12 @@ def task_data(recipe: CellRecipe, classes, task_seed: int) -> tuple[ImageArrays,
     return train, valid
 
 
-def train_cell(arch: str, train: ImageArrays, evaluate: ImageArrays, recipe: CellRecipe) -> dict:
+def train_cell(arch: str, train: ImageArrays, evaluate: ImageArrays, recipe: CellRecipe, device: str = "cpu") -> dict:
     """Train the small NB201 network of ``arch`` with the recipe's schedule; accuracy on ``evaluate``."""
     start = time.perf_counter()
     torch.manual_seed(recipe.seed)
-    net = NB201Network(arch, train.num_classes, recipe.channels, recipe.cells_per_stage, train.images.shape[1])
+    net = NB201Network(arch, train.num_classes, recipe.channels, recipe.cells_per_stage,
+                       train.images.shape[1]).to(device)
     model = _LogitsOnly(net)
     mean, std = train.channel_stats()
     optimizer = torch.optim.SGD(model.parameters(), recipe.lr, momentum=0.9, nesterov=True,
@@ -151,8 +153,8 @@ def train_cell(arch: str, train: ImageArrays, evaluate: ImageArrays, recipe: Cel
     stepping = _SchedulerEveryStep(optimizer, scheduler)
     for epoch in range(recipe.epochs):
         loader.set_epoch(epoch)
-        run_epoch(model, loader, criterion, stepping, grad_clip=5.0)
-    _, accuracy = run_epoch(model, BatchLoader(evaluate, 256, mean, std), criterion)
+        run_epoch(model, loader, criterion, stepping, grad_clip=5.0, device=device)
+    _, accuracy = run_epoch(model, BatchLoader(evaluate, 256, mean, std), criterion, device=device)
     return {"valid_acc": float(accuracy), "train_seconds": time.perf_counter() - start,
             "n_params": count_parameters(net)}
 
@@ -216,19 +218,16 @@ def build_plan(n_tasks: int, cells_per_task: int, class_pool, min_size: int, max
 
 # ----------------------------------------------------------------------------- running
 
-def _run_job(job: tuple[int, tuple[int, ...], int, CellRecipe]) -> dict:
-    task, classes, arch_index, recipe = job
+def _run_job(recipe: CellRecipe, job: tuple[int, tuple[int, ...], int]) -> dict:
+    """A worker's part: train one (task, cell); the driver appends the row to the journal."""
+    task, classes, arch_index = job
     train, valid = task_data(recipe, classes, task)
     arch = string_of_index(arch_index)
     row = {"task": task, "classes": " ".join(map(str, classes)), "n_classes": len(classes),
            "arch_index": arch_index, "arch": arch}
-    row.update(train_cell(arch, train, valid, recipe))
+    row.update(train_cell(arch, train, valid, recipe, device=executor.task_device()))
     row.update(recipe.settings())
     return row
-
-
-def _init_worker() -> None:
-    torch.set_num_threads(1)
 
 
 def _parts_path(out: Path) -> Path:
@@ -274,26 +273,22 @@ def recipe_of(table: pd.DataFrame, data_path: str | None = None) -> CellRecipe:
     return CellRecipe(data_path=data_path, **values)
 
 
-def run_jobs(function, jobs: list, workers: int):
-    """Yield ``function(job)`` for every job, in completion order, from ``workers`` spawned processes with
-    one torch thread each (in this process, also on one thread, when ``workers`` <= 1)."""
-    if workers <= 1 or len(jobs) <= 1:
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            for job in jobs:
-                yield function(job)
-        finally:
-            torch.set_num_threads(threads)
-    elif jobs:
-        context = multiprocessing.get_context("spawn")  # fork after torch threads can deadlock
-        with context.Pool(min(workers, len(jobs)), initializer=_init_worker) as pool:
-            yield from pool.imap_unordered(function, jobs)
-            pool.close()  # a clean join, not the context manager's terminate, leaves no semaphore behind
-            pool.join()
+def _apply(function, job):
+    return function(job)
 
 
-def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = True) -> pd.DataFrame:
+def run_jobs(function, jobs: list, options: executor.ExecutorOptions | int):
+    """Yield ``function(job)`` for every job, in completion order, through the executor (``options``, or a
+    number of local workers); one torch thread per job, in this process when there is one worker."""
+    if isinstance(options, int):
+        options = executor.ExecutorOptions(workers=max(1, options))
+    with executor.Executor(options, shared=executor.importable(function)) as runner:
+        for _, result in runner.map(_apply, jobs):
+            yield result
+
+
+def build(jobs, recipe: CellRecipe, out: Path, options: executor.ExecutorOptions | int,
+          progress: bool = True) -> pd.DataFrame:
     """Run every job not yet in ``<out>.parts.jsonl``; write the CSV when all are done."""
     recipe.check()
     parts = _parts_path(out)
@@ -303,21 +298,26 @@ def build(jobs, recipe: CellRecipe, out: Path, workers: int, progress: bool = Tr
             if {k: row[k] for k in SETTING_COLUMNS} != recipe.settings():
                 raise InputError(f"{out} was built with other settings; use another --out or delete it")
             done.setdefault((row["task"], row["arch_index"]), row)
-    todo = [(t, c, a, recipe) for t, c, a in jobs if (t, a) not in done]
+    todo = [(t, c, a) for t, c, a in jobs if (t, a) not in done]
     out.parent.mkdir(parents=True, exist_ok=True)
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="meta-database", unit="cell",
                disable=not progress)
     torn = parts.exists() and parts.stat().st_size > 0 and not parts.read_bytes().endswith(b"\n")
-    with open(parts, "a") as log:
-        if torn:  # end the torn line, or the next result would be glued onto it and lost
-            log.write("\n")
-        for row in run_jobs(_run_job, todo, workers):
-            log.write(json.dumps(row) + "\n")
-            log.flush()
-            os.fsync(log.fileno())
-            done[(row["task"], row["arch_index"])] = row
-            bar.update(1)
-            bar.set_postfix(acc=f"{row['valid_acc']:.1f}", sec=f"{row['train_seconds']:.0f}")
+    if isinstance(options, int):
+        options = executor.ExecutorOptions(workers=max(1, options))
+    with executor.Executor(options, shared=recipe) as runner:
+        if todo:
+            runner.start()  # an unreachable cluster fails here, before the journal is touched
+        with open(parts, "a") as log:
+            if torn:  # end the torn line, or the next result would be glued onto it and lost
+                log.write("\n")
+            for _, row in runner.map(_run_job, todo):
+                log.write(json.dumps(row) + "\n")
+                log.flush()
+                os.fsync(log.fileno())
+                done[(row["task"], row["arch_index"])] = row
+                bar.update(1)
+                bar.set_postfix(acc=f"{row['valid_acc']:.1f}", sec=f"{row['train_seconds']:.0f}")
     bar.close()
     table = pd.DataFrame([done[(t, a)] for t, _, a in jobs], columns=list(RESULT_COLUMNS + SETTING_COLUMNS))
     table = table.sort_values(["task", "arch_index"], kind="stable").reset_index(drop=True)
@@ -361,7 +361,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=CellRecipe.lr, help="peak learning rate (one-cycle schedule)")
     p.add_argument("--weight-decay", type=float, default=CellRecipe.weight_decay, help="SGD weight decay")
     p.add_argument("--seed", type=int, default=0, help="seed of the task/cell plan, the image draw and training")
-    p.add_argument("--workers", type=int, default=2, help="worker processes (one torch thread each)")
+    executor.add_arguments(p, gpus=True)
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
     return p
 
@@ -379,11 +379,12 @@ def main(argv=None) -> pd.DataFrame:
                         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, weight_decay=args.weight_decay,
                         seed=args.seed)
     recipe.check()
+    options = executor.ExecutorOptions.from_args(args)
     source_images(recipe.source, recipe.data_path, recipe.image_size, True)  # bad data path: fail before work
     jobs = build_plan(args.tasks, args.cells_per_task, _parse_classes(args.class_pool), args.min_classes,
                       args.max_classes, args.seed)
     start = time.perf_counter()
-    table = build(jobs, recipe, args.out, args.workers, progress=not args.no_progress)
+    table = build(jobs, recipe, args.out, options, progress=not args.no_progress)
     print(f"{len(table)} rows ({table['task'].nunique()} tasks) -> {args.out} "
           f"[{time.perf_counter() - start:.0f} s this run; {table['train_seconds'].sum():.0f} worker-s in total]")
     return table

@@ -18,7 +18,7 @@ Here the same set -- and the same representative per hash -- comes from:
    smallest labelling of each orbit can be new (it is the one the official loop meets first);
 4. hashing only these cells (exactly the isomorphism classes) with :func:`module_hashes`, a
    vectorised form of the official hash: per round, identical (in-neighbours, out-neighbours, self)
-   hash tuples across all cells of a chunk are md5-ed once; chunks go to ``workers`` processes.
+   hash tuples across all cells of a chunk are md5-ed once; chunks go to the executor's workers (:mod:`search_methods.executor`).
 
 Storage (``data/nasbench101/nb101_space.npz``, rows sorted by hash; about 7 MB):
 
@@ -28,7 +28,7 @@ Storage (``data/nasbench101/nb101_space.npz``, rows sorted by hash; about 7 MB):
   significant (``itertools.product`` index; labels 0 = conv3x3, 1 = conv1x1, 2 = maxpool);
 * ``n_vertices`` (N,) uint8.
 
-CLI: ``python -m preprocessing.nb101_enumerate [--out PATH] [--workers N]``.
+CLI: ``python -m preprocessing.nb101_enumerate [--out PATH] [--workers N] [--executor ray [--address HOST:PORT]]``.
 """
 from __future__ import annotations
 
@@ -37,7 +37,6 @@ import hashlib
 import itertools
 import time
 import zipfile
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -48,6 +47,7 @@ from tqdm import tqdm
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write, check_suffix
 from preprocessing.nasbench101 import CANDIDATE_OPS, MAX_EDGES, MAX_VERTICES, PAD, Cell, op_codes_from_labels
+from search_methods import executor
 
 DEFAULT_PATH = Path(__file__).resolve().parent.parent / "data" / "nasbench101" / "nb101_space.npz"
 N_CELLS = 423_624  # unique cells of the official space (NAS-Bench-101 paper, generate_graphs.py)
@@ -265,8 +265,8 @@ def hex_strings(digests: np.ndarray) -> np.ndarray:
     return np.frombuffer(np.ascontiguousarray(_hex(digests)).tobytes(), dtype="S32").astype("U32")
 
 
-def _hash_job(job: tuple[int, np.ndarray, np.ndarray]) -> np.ndarray:
-    n, bits, labeling = job
+def _hash_job(jobs: list, index: int) -> np.ndarray:
+    n, bits, labeling = jobs[index]
     return module_hashes(matrices_from_bits(bits, n), labels_from_codes(labeling, n))
 
 
@@ -335,7 +335,8 @@ class NB101SpaceTable:
 
 
 def enumerate_space(
-    max_vertices: int = MAX_VERTICES, max_edges: int = MAX_EDGES, workers: int = 2, progress: bool = True
+    max_vertices: int = MAX_VERTICES, max_edges: int = MAX_EDGES,
+    options: executor.ExecutorOptions = executor.ExecutorOptions(), progress: bool = True
 ) -> NB101SpaceTable:
     """All unique cells with at most ``max_vertices`` vertices and ``max_edges`` edges, sorted by hash.
 
@@ -351,16 +352,11 @@ def enumerate_space(
         bits.append(class_bits)
         labeling.append(class_labels)
     bar = tqdm(total=sum(len(job[1]) for job in jobs), desc="hashing NB101 cells", unit="cell", disable=not progress)
-    digests = []
-    if workers > 1:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            for job, result in zip(jobs, pool.map(_hash_job, jobs)):
-                digests.append(result)
-                bar.update(len(job[1]))
-    else:
-        for job in jobs:
-            digests.append(_hash_job(job))
-            bar.update(len(job[1]))
+    digests: list = [None] * len(jobs)
+    with executor.Executor(options, shared=jobs) as hashing:  # the chunks travel once per worker
+        for index, result in hashing.map(_hash_job, range(len(jobs))):
+            digests[index] = result
+            bar.update(len(jobs[index][1]))
     bar.close()
     digests = np.concatenate(digests)
     order = _sort_order(digests)
@@ -425,13 +421,12 @@ def default_space() -> NB101SpaceTable:
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description="Enumerate all 423,624 NAS-Bench-101 cells and cache them.")
     parser.add_argument("--out", default=str(DEFAULT_PATH), help="output .npz path (default: %(default)s)")
-    parser.add_argument("--workers", type=int, default=2, help="hashing processes (default: %(default)s)")
+    executor.add_arguments(parser)
     args = parser.parse_args(argv)
-    if args.workers < 1:
-        raise InputError(f"--workers must be >= 1, got {args.workers}")
+    options = executor.ExecutorOptions.from_args(args)
     check_suffix(args.out, ".npz")
     start = time.perf_counter()
-    table = enumerate_space(workers=args.workers)
+    table = enumerate_space(options=options)
     elapsed = time.perf_counter() - start
     if len(table) != N_CELLS:
         raise RuntimeError(f"enumeration found {len(table)} unique cells, expected {N_CELLS}; not writing {args.out}")

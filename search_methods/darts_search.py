@@ -8,8 +8,10 @@ arch2vec model pretrained on DARTS cells (normal and reduce embeddings concatena
 the same DNGO + expected-improvement loop as on NAS-Bench-201; ``random`` queries them in random
 order. A query trains :mod:`darts.proxy_evaluator`'s small network for a few epochs on the proxy
 dataset (Fashion-MNIST by default) and answers its validation accuracy; the cost is the real
-training time. Batches are trained in parallel over ``--workers`` processes and cached by genotype,
-so an interrupted search resumes for free. The log uses the common result format
+training time. Batches are trained in parallel through :mod:`search_methods.executor` (``--workers``
+processes, or a Ray cluster with ``--executor ray --address HOST:PORT``; ``--gpus-per-task 1`` trains
+each genotype on a GPU worker) and cached by genotype, so an interrupted search resumes for free.
+The log uses the common result format
 (``saved_logs/<protocol>/darts/<dataset>/<method>/seed_<k>.json``, ``arch`` = genotype string;
 ``best_test`` is null: the proxy has no test split, the winner's test accuracy comes from
 ``darts/train.py``).
@@ -26,12 +28,14 @@ import torch
 from models.dngo import tanh_mlp
 from preprocessing.darts_space import genotype_to_string, sample_unique_genotypes
 from preprocessing.errors import InputError, cli_entry
-from search_methods import results
+from search_methods import executor, results
 from search_methods.dngo import add_arguments as add_bo_arguments
 from search_methods.dngo import bo_search, check_search_args, make_surrogate, parse_hidden, standardize
 from search_methods.oracle import BudgetedOracle, BudgetExhausted
 
 METHODS = ("arch2vec_bo", "random")
+# Where the proxy trainings run, not what is searched: left out of the log's config.
+GRID_FLAGS = ("out", "workers", "executor", "address", "gpus_per_task")
 
 
 class DartsPool:
@@ -125,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--proxy-layers", type=int, default=3, help="proxy network cells (default 3)")
     parser.add_argument("--proxy-image-size", type=int, default=14,
                         help="images are area-downsampled to this side for the proxy (default 14; 0 = native)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel proxy trainings (default 2)")
+    executor.add_arguments(parser, gpus=True)
     parser.add_argument("--cache", default="data/cache/darts_proxy_cache.json",
                         help="JSON cache of proxy results, keyed by genotype (default data/cache/darts_proxy_cache.json)")
     parser.add_argument("--protocol", default="darts_proxy", help="protocol folder of the log (default darts_proxy)")
@@ -142,6 +146,7 @@ def run(args) -> dict:
     if args.queries < 1 or args.pool < args.queries:
         raise InputError("--queries must be at least 1 and --pool at least --queries")
     check_search_args(args)
+    options = executor.ExecutorOptions.from_args(args)
     rng = np.random.default_rng(args.seed)
     torch.manual_seed(args.seed)
     pool = DartsPool(sample_unique_genotypes(args.pool, np.random.default_rng([args.seed, 7])))
@@ -150,7 +155,7 @@ def run(args) -> dict:
                          image_size=args.proxy_image_size or None,
                          seed=args.seed)
     start = time.perf_counter()
-    with ProxyEvaluator(config, cache_path=args.cache, workers=args.workers) as evaluator:
+    with ProxyEvaluator(config, cache_path=args.cache, options=options) as evaluator:
         oracle = ProxyOracle(evaluator, pool, max_queries=args.queries)
         try:
             if args.method == "random":
@@ -165,7 +170,7 @@ def run(args) -> dict:
             pass
     log = results.build_log(method=args.method, space="darts", dataset=config.dataset, seed=args.seed,
                             protocol=args.protocol, signal="proxy", budget={"queries": args.queries, "sim_time_s": None},
-                            config={k: v for k, v in sorted(vars(args).items()) if k != "out"}, oracle=oracle,
+                            config={k: v for k, v in sorted(vars(args).items()) if k not in GRID_FLAGS}, oracle=oracle,
                             wall_time_s=time.perf_counter() - start)
     path = results.save_log(args.out, log)
     print(f"{args.method}: best proxy valid {log['final']['best_valid']:.2f}% after {oracle.n_queries} queries "

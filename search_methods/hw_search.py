@@ -18,13 +18,13 @@ Random search is the baseline. Reported per run: the hypervolume of the queried 
 fraction of the table's true front (reference point = the table's worst accuracy and latency), on
 validation accuracy (what the search sees) and on test accuracy, every 10 queries, and in the
 summary also with log latency (every decade of latency weighs alike); for a budget, the best
-feasible cell. Logs (atomic JSON): ``<out>/<dataset>/<device>/<mode>/<method>/seed_<k>.json``
-and ``summary.json`` beside them (mode = ``pareto`` or ``budget<MS>ms``).
+feasible cell. Logs (atomic JSON, written by the driver): ``<out>/<dataset>/<device>/<mode>/<method>/seed_<k>.json``
+and ``summary.json`` beside them (mode = ``pareto`` or ``budget<MS>ms``). Runs go through
+:mod:`search_methods.executor` (``--workers``, or ``--executor ray [--address HOST:PORT]``).
 """
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
 import time
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from tqdm import tqdm
 
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write_json
-from search_methods import agnet_search
+from search_methods import agnet_search, executor
 from search_methods.oracle import BudgetExhausted, Oracle
 from search_methods.pareto import hypervolume, hypervolume_gains, nondominated_ranks, pareto_front
 
@@ -116,15 +116,13 @@ def search_random(space, oracle, rng) -> None:
         oracle.query(key)
 
 
-def run_one(job) -> dict:
-    """One (method, seed) run -> its log."""
-    import torch
-
+def run_one(shared, job: tuple[str, int]) -> dict:
+    """One (method, seed) run -> its log (a worker's part: the driver writes it)."""
     from preprocessing.nasbench201 import NB201Space
     from preprocessing.nb201_table import load_benchmark
 
-    args, context, method, seed = job
-    torch.set_num_threads(1)
+    args, context = shared
+    method, seed = job
     bench = load_benchmark(args.table)
     space = NB201Space(allowed=bench.extra.get("measured"))
     latency = latency_column(bench, args.device)
@@ -227,7 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--table", default=None, help="a converted NB201 .npz table with the latency columns "
                                                       "(default: the embedded tables)")
     parser.add_argument("--out", default=str(ROOT), help="root of the logs (default saved_logs/hw)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2; 1 = in-process)")
+    executor.add_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="rerun runs whose log exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     group = parser.add_argument_group("AG-Net flags")
@@ -242,8 +240,9 @@ def parse_args(argv=None) -> argparse.Namespace:
         raise InputError(f"--queries {args.queries} must exceed --initial {args.initial}")
     if args.latency_budget is not None and args.latency_budget <= 0:
         raise InputError("--latency-budget must be a positive number of ms")
-    if args.seeds < 1 or args.workers < 1:
-        raise InputError("--seeds and --workers must be at least 1")
+    if args.seeds < 1:
+        raise InputError("--seeds must be at least 1")
+    executor.ExecutorOptions.from_args(args)  # bad --workers / --address: fail before any work
     return args
 
 
@@ -262,18 +261,13 @@ def run(args) -> dict:
         context = None
         if "agnet" in (m for m, _ in todo):
             context = agnet_search.prepare(args, bench, NB201Space(allowed=bench.extra.get("measured")))
-        jobs = [(args, context, m, s) for m, s in todo]
-        bar = tqdm(total=len(jobs), desc=f"hw {args.device} {mode}", unit="run", disable=args.quiet)
-        pool = None if args.workers == 1 else mp.get_context("spawn").Pool(args.workers)
+        bar = tqdm(total=len(todo), desc=f"hw {args.device} {mode}", unit="run", disable=args.quiet)
         try:
-            for log in (map(run_one, jobs) if pool is None else pool.imap_unordered(run_one, jobs)):
-                atomic_write_json(log_path(args, mode, log["method"], log["seed"]), log)
-                bar.update()
+            with executor.Executor(executor.ExecutorOptions.from_args(args), shared=(args, context)) as grid:
+                for (method, seed), log in grid.map(run_one, todo, bar=bar, label=lambda job: f"{job[0]} seed {job[1]}"):
+                    atomic_write_json(log_path(args, mode, method, seed), log)
         finally:
-            if pool is not None:
-                pool.close()
-                pool.join()
-        bar.close()
+            bar.close()
     logs = [read_json_dict(log_path(args, mode, m, s)) for m in args.methods for s in range(args.seeds)]
     summary = summarise(args, mode, logs, metrics, latency)
     atomic_write_json(Path(args.out) / args.dataset / args.device / mode / "summary.json", summary, indent=1)

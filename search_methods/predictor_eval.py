@@ -24,8 +24,10 @@ Predictors (``--predictors``):
 * ``mlp``: :class:`models.predictors.MLPPredictor` on the flat one-hot encoding;
 * ``arch2vec_mlp``: the same MLP on the embeddings of the space's pretrained arch2vec model.
 
-Results are appended to ``--out`` (JSON, written atomically after every fit, so an interrupted run
-resumes where it stopped) and summarised as a markdown table (mean ± std over runs) next to it.
+Fits run through :mod:`search_methods.executor` (``--workers`` processes, or ``--executor ray
+[--address HOST:PORT]``; ``--threads`` each). Results are appended to ``--out`` by the driver (JSON,
+written atomically after every fit, so an interrupted run resumes where it stopped) and summarised
+as a markdown table (mean ± std over runs) next to it.
 """
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ from tqdm import tqdm
 from models import checkpoint as ckpt
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.io_utils import atomic_write, atomic_write_json
+from search_methods import executor
 
 ROOT = Path(__file__).resolve().parent.parent
 PREDICTORS = ("gmae", "gmae_frozen", "gmae_scratch", "mlp", "arch2vec_mlp")
@@ -161,8 +164,29 @@ def summary_table(results: dict, predictors, labels) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _fit(shared, job: tuple[str, int, int]) -> dict:
+    """One fit (a worker's part): predictor ``name`` on the first ``n`` cells of run ``run``'s pool."""
+    cells, features, checkpoint, settings, test_size, seed = shared
+    name, n, run = job
+    test, pool = split(len(cells), test_size, run, seed)
+    train = pool[:n]
+    started = time.process_time()
+    fit_seed = seed * 1000 + run
+    if name.startswith("gmae"):
+        mode = {"gmae": "end2end", "gmae_frozen": "frozen", "gmae_scratch": "scratch"}[name]
+        predicted = gmae_predictions(mode, cells, train, test, fit_seed, settings, checkpoint)
+    else:
+        predicted = mlp_predictions(features[name], cells.accuracy, train, test, fit_seed, settings)
+    tau, rho = rank_correlations(predicted, cells.accuracy[test])
+    return {"predictor": name, "n_labels": n, "run": run, "kendall_tau": tau, "spearman_rho": rho,
+            "cpu_s": time.process_time() - started}
+
+
 def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size: int | None, seed: int, out: Path,
-             settings: Settings, progress: bool = True, log=print, table=None) -> dict:
+             settings: Settings, progress: bool = True, log=print, table=None,
+             options: executor.ExecutorOptions = executor.ExecutorOptions(workers=1)) -> dict:
+    """Every missing fit, through the executor (``options``); the driver appends each result and rewrites
+    ``out`` atomically after every fit."""
     cells, space_object = labelled_cells(space, dataset, table)
     test_size = len(cells) - max(labels) if test_size is None else test_size
     if test_size < 2 or test_size + max(labels) > len(cells):
@@ -191,20 +215,14 @@ def evaluate(space: str, dataset: str, predictors, labels, runs: int, test_size:
     jobs = [(p, n, r) for r in range(runs) for n in labels for p in predictors
             if (p, n, r) not in done]
     log(f"{space}: {len(cells)} labelled cells, test {test_size}, {len(jobs)} fits to do -> {out}")
-    for name, n, run in tqdm(jobs, desc="predictor eval", unit="fit", disable=not progress):
-        test, pool = split(len(cells), test_size, run, seed)
-        train = pool[:n]
-        started = time.process_time()
-        fit_seed = seed * 1000 + run
-        if name.startswith("gmae"):
-            mode = {"gmae": "end2end", "gmae_frozen": "frozen", "gmae_scratch": "scratch"}[name]
-            predicted = gmae_predictions(mode, cells, train, test, fit_seed, settings, checkpoint)
-        else:
-            predicted = mlp_predictions(features[name], cells.accuracy, train, test, fit_seed, settings)
-        tau, rho = rank_correlations(predicted, cells.accuracy[test])
-        results["runs"].append({"predictor": name, "n_labels": n, "run": run, "kendall_tau": tau,
-                                "spearman_rho": rho, "cpu_s": time.process_time() - started})
-        atomic_write_json(out, results, indent=1)
+    bar = tqdm(total=len(jobs), desc="predictor eval", unit="fit", disable=not progress)
+    try:
+        with executor.Executor(options, shared=(cells, features, checkpoint, settings, test_size, seed)) as fits:
+            for _, entry in fits.map(_fit, jobs, bar=bar, label=lambda job: f"{job[0]} n={job[1]} run {job[2]}"):
+                results["runs"].append(entry)
+                atomic_write_json(out, results, indent=1)
+    finally:
+        bar.close()
     atomic_write_json(out, results, indent=1)
     table = summary_table(results, predictors, labels)
     atomic_write(out.with_suffix(".md"), lambda tmp: Path(tmp).write_text(
@@ -243,7 +261,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="GMAE pretraining checkpoint (default: the space's default one, pretrained when missing)")
     parser.add_argument("--out", default=None,
                         help="results JSON (default saved_logs/predictor_eval/<space>-<dataset>.json; a .md table beside)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1)")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads per fit (default 1)")
+    executor.add_arguments(parser, workers_default=1)
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -265,8 +284,9 @@ def main(argv=None) -> None:
     torch.set_num_threads(args.threads)
     settings = Settings(steps=args.steps, batch_size=args.batch_size, lr=args.lr, encoder_lr=args.encoder_lr,
                         mlp_hidden=tuple(args.mlp_hidden), mlp_steps=args.mlp_steps, checkpoint=args.checkpoint)
+    options = executor.ExecutorOptions.from_args(args, threads=args.threads)
     evaluate(args.space, dataset, args.predictors, labels, args.runs, test_size, args.seed, out, settings,
-             progress=not args.quiet, table=args.table)
+             progress=not args.quiet, table=args.table, options=options)
 
 
 if __name__ == "__main__":

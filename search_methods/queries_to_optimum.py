@@ -10,7 +10,8 @@ of highest seed-mean validation accuracy on that dataset -- has been queried. A 
 format plus ``target_arch`` and ``queries_to_optimum``, under
 ``<out>/q2o<queries>[_seed]/<space>/<dataset>/<method>/seed_<k>.json`` (resumable like the runner).
 Any tabular space (``--space``, default nb201) works: the target is the best cell of its table.
-Every flag of :mod:`search_methods.run` and of the method applies.
+Every flag of :mod:`search_methods.run` and of the method applies, the executor's too (``--workers``,
+``--executor ray``, ``--address``).
 """
 from __future__ import annotations
 
@@ -19,10 +20,9 @@ import sys
 import time
 
 import numpy as np
-from tqdm import tqdm
 
 from preprocessing.errors import InputError, cli_entry
-from search_methods import results
+from search_methods import executor, results
 from search_methods.oracle import BudgetExhausted
 from search_methods.run import (dispatch, load_method, load_search_setup, method_defaults, parse_args, parse_seeds,
                                 run_claimed, run_config, run_identity)
@@ -94,9 +94,7 @@ _STATE: dict = {}
 
 
 def _init(space_name: str, table) -> None:
-    import torch
-
-    torch.set_num_threads(1)
+    """Per worker process: the search setup, loaded once."""
     _STATE.update(setup=load_search_setup(space_name, table), table_id=results.table_identity(space_name, table))
 
 
@@ -124,11 +122,11 @@ def run_to_optimum(args, module, context, dataset: str, seed: int) -> dict:
     return log
 
 
-def _job(job) -> int | None:
-    args, context, dataset, seed = job
-    log = run_to_optimum(args, load_method(args.method), context, dataset, seed)
-    results.save_log(args.out, log)
-    return log["queries_to_optimum"]
+def _task(shared, job: tuple[str, int]) -> dict:
+    """A worker's part: one run to the optimum; returns its log for the driver to write."""
+    args, context = shared
+    dataset, seed = job
+    return run_to_optimum(args, load_method(args.method), context, dataset, seed)
 
 
 def parse(argv=None):
@@ -152,14 +150,12 @@ def main(argv=None) -> None:
     for dataset in args.datasets:
         optimum(setup, dataset)  # unknown dataset or a space without a table: one error line before any work
     seeds = parse_seeds(args.seeds)
+    options = executor.ExecutorOptions.from_args(args)
     identity = run_identity(args, results.table_identity(args.space, args.table))
 
     def run_jobs(jobs):
         context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
-        payload = [(args, context, d, s) for d, s in jobs]
-        bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
-        dispatch(args.workers, payload, _job, _init, (args.space, args.table), bar)
-        bar.close()
+        dispatch(args, options, jobs, _task, (_init, (args.space, args.table)), (args, context))
 
     run_claimed(args, args.datasets, seeds, identity, run_jobs)
     if not args.quiet:

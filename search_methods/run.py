@@ -7,8 +7,9 @@ Every run writes one JSON log (see :mod:`search_methods.results`) to
 ``<out>/<protocol>/<space>/<dataset>/<method>/<digest8>/seed_<k>.json``, where the digest identifies
 the run's configuration (every flag, defaults filled in) and table content. A grid is resumable: a seed
 whose log exists with the same identity is skipped (``--overwrite`` reruns it); two runners on one
-folder split the seeds between them (a per-log lock). Runs are spread over ``--workers`` processes, one
-torch thread each. Method-specific flags are listed by ``--method NAME --help``. ``--time-per-query
+folder split the seeds between them (a per-log lock). Runs go through :mod:`search_methods.executor`:
+``--workers`` local processes, or a Ray cluster with ``--executor ray [--address HOST:PORT]``; one
+thread per run either way, so both give the same logs; the driver writes every log. Method-specific flags are listed by ``--method NAME --help``. ``--time-per-query
 epochs12`` charges 12 epochs of the table's per-epoch time per query instead of the full training time
 (arch2vec's NB201 cifar10 protocol).
 """
@@ -18,8 +19,6 @@ import argparse
 import functools
 import importlib
 import math
-import multiprocessing as mp
-import os
 import re
 import sys
 import time
@@ -31,13 +30,13 @@ from models.device import add_device_argument, resolve_device
 from preprocessing import spaces
 from preprocessing.errors import InputError, cli_entry
 from preprocessing.spaces import SearchSetup
-from search_methods import results
+from search_methods import executor, results
 from search_methods.oracle import SIGNALS, BudgetExhausted
 from search_methods.registry import METHODS
 
 TIME_PER_QUERY = ("table", "epochs12")
 # Flags that describe the grid rather than a run; everything else is the run's config.
-GRID_FLAGS = ("datasets", "seeds", "workers", "out", "overwrite", "quiet")
+GRID_FLAGS = ("datasets", "seeds", "workers", "executor", "address", "out", "overwrite", "quiet")
 
 
 MAX_SEED = 2**31 - 1  # torch, numpy and random all take it
@@ -112,7 +111,7 @@ def build_parser(method_module=None) -> argparse.ArgumentParser:
                         help="protocol name = first folder of the log path (letters, digits, . _ -; default "
                              "q<queries>, t<seconds>, with _seed appended for --signal seed)")
     parser.add_argument("--out", default=str(results.ROOT), help="root folder of the result logs (default saved_logs)")
-    parser.add_argument("--workers", type=int, default=2, help="parallel processes (default 2; 1 = in-process)")
+    executor.add_arguments(parser)
     parser.add_argument("--overwrite", action="store_true", help="rerun seeds whose log already exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     add_device_argument(parser, default="cpu",
@@ -253,36 +252,23 @@ def run_one(args, module, context, dataset: str, seed: int) -> dict:
         wall_time_s=time.perf_counter() - start, table=_WORKER["table_id"], defaults=method_defaults(args.method))
 
 
-def _worker_init(space_name: str, table) -> None:
-    import torch
-
-    torch.set_num_threads(1)
-    _setup(space_name, table)
-
-
-def _worker_job(job):
-    args, context, dataset, seed = job
-    module = load_method(args.method)
-    log = run_one(args, module, context, dataset, seed)
-    results.save_log(args.out, log)
-    return log["final"]["best_test"]
+def _run_task(shared, job: tuple[str, int]) -> dict:
+    """A worker's part of a grid: one (dataset, seed) run; returns its log for the driver to write."""
+    args, context = shared
+    dataset, seed = job
+    return run_one(args, load_method(args.method), context, dataset, seed)
 
 
-def dispatch(workers: int, payload: list, job, initializer, initargs: tuple, bar) -> None:
-    """Run ``job(item)`` for every item: in-process after ``initializer(*initargs)`` when ``workers`` is 1,
-    else in a spawn pool whose processes each run the initializer; one thread per process either way,
-    so both give the same float sums and results."""
-    if workers == 1:
-        initializer(*initargs)
-        for item in payload:
-            job(item)
-            bar.update()
-        return
-    # Spawned workers read these when numpy loads: one BLAS thread each.
-    os.environ.update({name: "1" for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")})
-    with mp.get_context("spawn").Pool(workers, initializer=initializer, initargs=initargs) as pool:
-        for _ in pool.imap_unordered(job, payload):
-            bar.update()
+def dispatch(args, options, jobs: list, task, setup: tuple, shared) -> None:
+    """Run ``task(shared, (dataset, seed))`` for every job on the executor; the driver writes each log it
+    gets back (atomically, at its identity path), so a worker never writes and a run that dies leaves no file."""
+    bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
+    try:
+        with executor.Executor(options, setup=setup, shared=shared) as grid:
+            for _, log in grid.map(task, jobs, bar=bar, label=lambda job: f"{job[0]} seed {job[1]}"):
+                results.save_log(args.out, log)
+    finally:
+        bar.close()
 
 
 def pending_jobs(args, datasets, seeds, identity: dict, claims: results.Claims,
@@ -338,14 +324,12 @@ def run_grid(args, module) -> list[dict]:
         simulated_time_per_query(setup, dataset, args.time_per_query)
         check_time_budget(args, setup, dataset)
     seeds = parse_seeds(args.seeds)
+    options = executor.ExecutorOptions.from_args(args)
     identity = run_identity(args, table)
 
     def run_jobs(jobs):
         context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
-        bar = tqdm(total=len(jobs), desc=f"{args.method} {args.protocol}", disable=args.quiet, unit="run")
-        payload = [(args, context, dataset, seed) for dataset, seed in jobs]
-        dispatch(args.workers, payload, _worker_job, _worker_init, (args.space, args.table), bar)
-        bar.close()
+        dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, context))
 
     run_claimed(args, args.datasets, seeds, identity, run_jobs)
     logs = [results.find_log(args.out, identity, d, s) for d in args.datasets for s in seeds]

@@ -23,6 +23,7 @@ from darts.proxy_evaluator import ProxyConfig, ProxyEvaluator
 from plot_scripts import plot_darts_training
 from preprocessing.darts_space import Genotype, genotype_to_string, sample_unique_genotypes
 from preprocessing.errors import InputError
+from search_methods.executor import ExecutorOptions
 
 # ImageNet mobile-setting sizes reported by DARTS and arch2vec (millions of parameters).
 PUBLISHED_IMAGENET_PARAMS_M = {"DARTS_V2": 4.7, "arch2vec_rl": 4.8, "arch2vec_bo": 5.2}
@@ -332,7 +333,7 @@ PROXY = ProxyConfig(dataset="digits", image_size=None, channels=4, layers=2, epo
 def test_proxy_evaluator_trains_caches_and_is_deterministic(tmp_path, monkeypatch):
     g1, g2 = sample_unique_genotypes(2, np.random.default_rng(0))
     cache = tmp_path / "proxy.json"
-    evaluator = ProxyEvaluator(PROXY, cache_path=cache, workers=1, progress=False)
+    evaluator = ProxyEvaluator(PROXY, cache_path=cache, options=ExecutorOptions(workers=1), progress=False)
     results = evaluator.evaluate([g1, genotype_to_string(g2), g1])
     assert len(results) == 3 and results[0] == results[2]
     for accuracy, seconds in results:
@@ -344,16 +345,16 @@ def test_proxy_evaluator_trains_caches_and_is_deterministic(tmp_path, monkeypatc
         raise AssertionError("cached genotypes must not be retrained")
 
     monkeypatch.setattr("darts.proxy_evaluator.train_proxy", no_training)
-    assert ProxyEvaluator(PROXY, cache_path=cache, workers=1, progress=False).evaluate([g2, g1]) == [results[1], results[0]]
+    assert ProxyEvaluator(PROXY, cache_path=cache, options=ExecutorOptions(workers=1), progress=False).evaluate([g2, g1]) == [results[1], results[0]]
     monkeypatch.undo()
     # the same config in spawned workers gives the same accuracies
-    with ProxyEvaluator(PROXY, workers=2, progress=False) as evaluator:
+    with ProxyEvaluator(PROXY, options=ExecutorOptions(workers=2), progress=False) as evaluator:
         parallel = evaluator.evaluate([g1, g2])
-        pool = evaluator._pool
+        pool = evaluator._executor._backend._pool
         evaluator.results.clear()
         assert [a for a, _ in evaluator.evaluate([g2, g1])] == [a for a, _ in parallel[::-1]]
-        assert evaluator._pool is pool  # one pool serves every batch
-    assert evaluator._pool is None
+        assert evaluator._executor._backend._pool is pool  # one pool of processes serves every batch
+    assert evaluator._executor._backend is None
     assert [a for a, _ in parallel] == [a for a, _ in results[:2]]
 
 

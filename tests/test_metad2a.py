@@ -97,8 +97,8 @@ def test_micro_database_has_every_task_cell_once(micro):
     assert database.recipe_of(stored).epochs == 1
 
 
-class Interrupted(Exception):
-    pass
+class Interrupted(BaseException):
+    """Stands for Ctrl-C / a killed driver: not a task failure the executor records and runs past."""
 
 
 def test_builder_resumes_after_an_interruption_and_skips_finished_cells(tmp_path, monkeypatch):

@@ -34,6 +34,7 @@ from preprocessing.nb101_enumerate import (
     main as enumerate_main,
     module_hashes,
 )
+from search_methods.executor import ExecutorOptions
 
 OFFICIAL_CSV = Path(__file__).resolve().parent.parent / "data" / "nasbench101" / "nb101_official_hashes.csv"
 
@@ -255,7 +256,7 @@ def _reference_enumeration(max_vertices: int, max_edges: int) -> dict[str, tuple
 @pytest.mark.parametrize("max_edges, workers", [(9, 1), (5, 2)])
 def test_vectorised_enumeration_matches_reference_on_small_space(max_edges, workers):
     reference = _reference_enumeration(5, max_edges)
-    table = enumerate_space(max_vertices=5, max_edges=max_edges, workers=workers, progress=False)
+    table = enumerate_space(max_vertices=5, max_edges=max_edges, options=ExecutorOptions(workers=workers), progress=False)
     assert len(table) == len(reference) and list(table.hashes) == sorted(reference)
     got = {h: (int(n), int(b), int(c)) for h, n, b, c in zip(table.hashes, table.n_vertices, table.bits, table.labeling)}
     assert got == reference  # same representative the official generator keeps
