@@ -516,14 +516,11 @@ SETTINGS = {
 }
 
 
-def _embedded_files() -> tuple:
-    from preprocessing.nb101_enumerate import DEFAULT_PATH
+def embedded_files() -> tuple:
+    from preprocessing.nb101_enumerate import DEFAULT_PATH  # that module builds on this one
     from preprocessing.nb101_table import TABLE
 
     return (TABLE, DEFAULT_PATH)
-
-
-EMBEDDED_FILES = _embedded_files()
 
 
 def full_space() -> NB101Space:

@@ -253,7 +253,10 @@ SETTINGS = {
 }
 
 
-EMBEDDED_FILES = (MERGED_TABLE, DATA_DIR / "nb201_final_acc_per_seed.csv.gz")
+def embedded_files() -> tuple:
+    from preprocessing.nb201_table import PER_SEED_TABLE
+
+    return (MERGED_TABLE, PER_SEED_TABLE)
 
 
 def full_space() -> NB201Space:

@@ -10,7 +10,7 @@ A space module provides:
 * ``load_search(table) -> SearchSetup``: the space a search ranges over and what answers its
   queries, from the embedded default table (``table=None``) or a user's ``--table`` file;
 * ``full_space() -> space``: every cell of the space (unsupervised pretraining may use them all);
-* optional ``EMBEDDED_FILES``: the data files of the default table (result logs digest them);
+* optional ``embedded_files()``: the data files of the default table (result logs digest them);
 * ``SETTINGS``: what really differs per space (pretraining epochs and sizes of the models), a dict
   ``{model: {setting: value}}`` read by the model entry points (see :func:`settings`).
 
@@ -105,10 +105,10 @@ def full_space(name: str):
 
 
 def embedded_files(name: str) -> list[Path]:
-    """The files a space's default table is read from (``EMBEDDED_FILES``; else the module itself, for a
+    """The files a space's default table is read from (``embedded_files()``; else the module itself, for a
     table built in code): what the identity of a result log digests."""
     module = module_of(name)
-    return [Path(p) for p in getattr(module, "EMBEDDED_FILES", [module.__file__])]
+    return [Path(p) for p in (module.embedded_files() if hasattr(module, "embedded_files") else [module.__file__])]
 
 
 def settings(name: str, model: str) -> dict:
