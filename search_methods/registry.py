@@ -19,4 +19,7 @@ METHODS = {
     "agnet_xgb": "search_methods.agnet_xgb",
     "gmae": "search_methods.gmae_search",
     "gmae_evo": "search_methods.gmae_search",
+    "local_search": "search_methods.local_search",
+    "bananas": "search_methods.bananas",
+    "npenas": "search_methods.npenas",
 }
