@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from preprocessing.errors import InputError
-from search_methods.evolution import nearest_unseen, random_unseen
+from search_methods.evolution import random_unseen
 from search_methods.oracle import BudgetExhausted
 from search_methods.path_encoding import path_encoding
 
@@ -121,22 +121,31 @@ def fitted_ensemble(encode, keys: np.ndarray, values: np.ndarray, args, rng) -> 
     return ensemble
 
 
-def mutation_candidates(space, oracle, parents: np.ndarray, count: int, rng) -> np.ndarray:
-    """Up to ``count`` distinct unqueried one-edit mutations of the parents, taken from each parent's
-    neighbours in turn (round robin, each parent's in random order); where those run out, mutations
-    reach further (:func:`~search_methods.evolution.nearest_unseen`). Fewer only when the space has
-    fewer unqueried cells left."""
-    pools = [[int(n) for n in rng.permutation(space.neighbours(parent)) if not oracle.seen(n)] for parent in parents]
-    found: dict[int, None] = {}
+def _round_robin(pools: list[list[int]], found: dict[int, None], count: int) -> None:
     for rank in range(max((len(pool) for pool in pools), default=0)):
         for pool in pools:
             if rank < len(pool) and len(found) < count:
                 found.setdefault(pool[rank])
+
+
+def mutation_candidates(space, oracle, parents: np.ndarray, count: int, rng) -> np.ndarray:
+    """Up to ``count`` distinct unqueried mutations of the parents: their one-edit neighbours, taken from
+    each parent in turn (round robin, each parent's in random order); where those run out, two-edit
+    ones (neighbours of as many of those neighbours as there are parents); then random unqueried
+    cells. ``space.neighbours`` is called at most twice per parent (it is slow on some spaces)."""
+    def shuffled_neighbours(key) -> list[int]:
+        return [int(n) for n in rng.permutation(space.neighbours(key))]
+
+    rings = [shuffled_neighbours(parent) for parent in parents]
+    found: dict[int, None] = {}
+    _round_robin([[n for n in ring if not oracle.seen(n)] for ring in rings], found, count)
+    if len(found) < count:  # step on from the new cells (or, if there are none, from the queried neighbours)
+        steps = (list(found) or [n for ring in rings for n in ring])[:len(parents)]
+        _round_robin([[n for n in shuffled_neighbours(key) if not oracle.seen(n) and n not in found]
+                      for key in steps], found, count)
     target = min(count, len(space) - oracle.n_queries)
-    attempts = 0
-    while len(found) < target and attempts < 10 * count:
-        found.setdefault(nearest_unseen(space, oracle, int(parents[attempts % len(parents)]), rng))
-        attempts += 1
+    while len(found) < target:
+        found.setdefault(int(random_unseen(space, oracle, rng)))
     return np.fromiter(found, dtype=np.int64, count=len(found))
 
 

@@ -1,23 +1,26 @@
 """Local search (White et al., 2020, "Local search is state of the art for NAS benchmarks").
 
-Query a few random cells and start from the best; query every neighbour of the current cell (one
-edit away, ``space.neighbours``) in random order and move to the best of them if it beats the
-current cell; at a local optimum restart from new random cells. A neighbour queried before
+Query a few random cells and start from the best; query the neighbours of the current cell (one
+edit away, ``space.neighbours``) in random order and move to the first that beats it (default;
+``--move best``: the paper's rule, query the whole neighbourhood and move to its best if that beats
+the current cell); at a local optimum restart from new random cells. First improvement was the
+stronger rule on NB201 P150 (README "Baselines"). A neighbour queried before
 (e.g. by an earlier climb) is compared at its known value without spending a query.
 """
 from __future__ import annotations
 
 from search_methods.evolution import random_unseen
 
-DESCRIPTION = "local search: climb to the best neighbour, restart from random cells at a local optimum"
+DESCRIPTION = "local search: climb to a better neighbour, restart from random cells at a local optimum"
+MOVES = ("first", "best")
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--initial", type=int, default=10,
-                        help="random cells queried at each (re)start; the climb starts from their best (default 10)")
-    parser.add_argument("--first-improvement", action="store_true",
-                        help="move as soon as a neighbour beats the current cell instead of after the whole "
-                             "neighbourhood (the paper's default is the whole neighbourhood)")
+    parser.add_argument("--initial", type=int, default=5,
+                        help="random cells queried at each (re)start; the climb starts from their best (default 5)")
+    parser.add_argument("--move", choices=MOVES, default="first",
+                        help="'first' = move to the first neighbour that beats the current cell (default, stronger "
+                             "on NB201); 'best' = query the whole neighbourhood, move to its best (the paper's)")
 
 
 def search(space, oracle, rng, args, context) -> None:
@@ -40,7 +43,7 @@ def search(space, oracle, rng, args, context) -> None:
             for key in rng.permutation(space.neighbours(current)):
                 if value(key) > best_value:
                     best, best_value = int(key), known[int(key)]
-                    if args.first_improvement:
+                    if args.move == "first":
                         break
             if best == current:
                 break  # local optimum: restart
