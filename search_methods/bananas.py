@@ -29,20 +29,16 @@ def add_arguments(parser) -> None:
                         help="unqueried candidate cells scored per round (default 100, paper)")
     parser.add_argument("--parents", type=int, default=10,
                         help="the best queried cells that the candidates are mutated from (default 10)")
-    add_ensemble_arguments(parser, layers=10, width=20, epochs=200, lr=0.01)
-
-
-def add_ensemble_arguments(parser, *, layers: int, width: int, epochs: int, lr: float) -> None:
     parser.add_argument("--ensemble", type=int, default=5, help="MLPs in the ensemble (default 5, paper)")
-    parser.add_argument("--layers", type=int, default=layers, help=f"hidden layers per MLP (default {layers})")
-    parser.add_argument("--width", type=int, default=width, help=f"units per hidden layer (default {width})")
-    parser.add_argument("--epochs", type=int, default=epochs,
-                        help=f"full-batch Adam steps per training (default {epochs})")
-    parser.add_argument("--lr", type=float, default=lr, help=f"Adam learning rate (default {lr})")
+    parser.add_argument("--layers", type=int, default=10, help="hidden layers per MLP (default 10, paper)")
+    parser.add_argument("--width", type=int, default=20, help="units per hidden layer (default 20, paper)")
+    parser.add_argument("--epochs", type=int, default=200, help="full-batch Adam steps per training (default 200)")
+    parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01, paper)")
 
 
-def check_ensemble_args(args) -> None:
-    for name in ("ensemble", "layers", "width", "epochs"):
+def prepare(args, benchmark, space) -> None:
+    """Flag checks, before any run starts."""
+    for name in ("initial", "batch", "candidates", "parents", "ensemble", "layers", "width", "epochs"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name} must be at least 1")
     if args.lr <= 0:
@@ -155,17 +151,16 @@ def query_top(oracle, candidates: np.ndarray, scores: np.ndarray, batch: int) ->
 
 
 def search(space, oracle, rng, args, context) -> None:
-    check_ensemble_args(args)
-    for _ in range(max(1, args.initial)):
+    for _ in range(args.initial):
         oracle.query(random_unseen(space, oracle, rng))
     encode = lambda keys: path_encoding(space, keys)  # noqa: E731  (the space's cached table)
     while True:
         keys, values = oracle.history()
-        parents = keys[np.argsort(-values, kind="stable")[:max(1, args.parents)]]
+        parents = keys[np.argsort(-values, kind="stable")[:args.parents]]
         candidates = mutation_candidates(space, oracle, parents, args.candidates, rng)
         if len(candidates) == 0:
             raise BudgetExhausted  # every cell of the space is queried
         predictions = fitted_ensemble(encode, keys, values, args, rng).predict(encode(candidates))
         # Independent Thompson sampling: one normal draw per candidate from the ensemble's mean and spread.
         samples = rng.normal(predictions.mean(0), predictions.std(0))
-        query_top(oracle, candidates, samples, max(1, args.batch))
+        query_top(oracle, candidates, samples, args.batch)

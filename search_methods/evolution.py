@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections import deque
 
+from preprocessing.errors import InputError
 from search_methods.oracle import BudgetExhausted
 
 DESCRIPTION = "regularized evolution (aging evolution with tournament selection)"
@@ -40,6 +41,14 @@ def add_arguments(parser) -> None:
                         help="child when every redraw hit a queried cell: 'nearest' = an unqueried cell nearest "
                              "the parent (neighbours of neighbours, ...; default), 'random' = a random unqueried "
                              "cell (this project's old behaviour)")
+
+
+def prepare(args, benchmark, space) -> None:
+    """Flag checks, before any run starts."""
+    if args.population < 1 or args.tournament < 1:
+        raise InputError("--population and --tournament must be at least 1")
+    if args.mutation_tries < 0:
+        raise InputError("--mutation-tries must be at least 0")
 
 
 def random_unseen(space, oracle, rng):

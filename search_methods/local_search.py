@@ -9,6 +9,7 @@ stronger rule on NB201 P150 (README "Baselines"). A neighbour queried before
 """
 from __future__ import annotations
 
+from preprocessing.errors import InputError
 from search_methods.evolution import random_unseen
 
 DESCRIPTION = "local search: climb to a better neighbour, restart from random cells at a local optimum"
@@ -23,6 +24,12 @@ def add_arguments(parser) -> None:
                              "on NB201); 'best' = query the whole neighbourhood, move to its best (the paper's)")
 
 
+def prepare(args, benchmark, space) -> None:
+    """Flag check, before any run starts."""
+    if args.initial < 1:
+        raise InputError("--initial must be at least 1")
+
+
 def search(space, oracle, rng, args, context) -> None:
     known: dict[int, float] = {}
 
@@ -34,7 +41,7 @@ def search(space, oracle, rng, args, context) -> None:
 
     while True:
         starts = []
-        for _ in range(max(1, args.initial)):  # random_unseen ends the run once every cell is queried
+        for _ in range(args.initial):  # random_unseen ends the run once every cell is queried
             starts.append(random_unseen(space, oracle, rng))
             value(starts[-1])
         current = max(starts, key=known.__getitem__)

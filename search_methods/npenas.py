@@ -36,8 +36,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate (default 0.01)")
 
 
-def check_args(args) -> None:
-    for name in ("gin_layers", "gin_width", "epochs"):
+def prepare(args, benchmark, space) -> None:
+    """Flag checks, before any run starts."""
+    for name in ("initial", "batch", "candidates", "parents", "gin_layers", "gin_width", "epochs"):
         if getattr(args, name) < 1:
             raise InputError(f"--{name.replace('_', '-')} must be at least 1")
     if args.lr <= 0:
@@ -102,12 +103,11 @@ def graph_tensors(space, keys) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def search(space, oracle, rng, args, context) -> None:
-    check_args(args)
-    for _ in range(max(1, args.initial)):
+    for _ in range(args.initial):
         oracle.query(random_unseen(space, oracle, rng))
     while True:
         keys, values = oracle.history()
-        parents = keys[np.argsort(-values, kind="stable")[:max(1, args.parents)]]
+        parents = keys[np.argsort(-values, kind="stable")[:args.parents]]
         candidates = mutation_candidates(space, oracle, parents, args.candidates, rng)
         if len(candidates) == 0:
             raise BudgetExhausted  # every cell of the space is queried
@@ -115,4 +115,4 @@ def search(space, oracle, rng, args, context) -> None:
         generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
         predictor = GINPredictor(types.shape[-1], args.gin_layers, args.gin_width, generator)
         predictor.fit(adjacency, types, standardised(values), args.epochs, args.lr)
-        query_top(oracle, candidates, predictor.predict(*graph_tensors(space, candidates)), max(1, args.batch))
+        query_top(oracle, candidates, predictor.predict(*graph_tensors(space, candidates)), args.batch)

@@ -1,8 +1,4 @@
 """The peer baselines (local search, BANANAS, NPENAS) and the tuned evolution through the runner."""
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 import pytest
 
@@ -10,7 +6,6 @@ from preprocessing.nasbench201 import arch_strings
 from search_methods import run
 from search_methods.path_encoding import encode_all
 
-REPO = Path(__file__).resolve().parent.parent
 # Small predictors keep the tests fast; the search logic is the one the defaults run.
 FAST = {"bananas": ["--epochs", "40", "--layers", "3"], "npenas": ["--epochs", "40"]}
 METHODS = ["evolution", "local_search", "bananas", "npenas"]
@@ -102,15 +97,18 @@ def test_path_encoding_tells_every_nb201_cell_apart():
 
 
 @pytest.mark.parametrize("argv, fragment", [
+    (["--method", "evolution", "--population", "0"], "--population and --tournament must be at least 1"),
+    (["--method", "local_search", "--initial", "0"], "--initial must be at least 1"),
     (["--method", "bananas", "--epochs", "0"], "--epochs must be at least 1"),
     (["--method", "npenas", "--gin-width", "0"], "--gin-width must be at least 1"),
 ])
-def test_bad_flags_exit_2_with_one_line(tmp_path, argv, fragment):
-    proc = subprocess.run([sys.executable, "-m", "search_methods.run", *argv, "--seeds", "1", "--queries", "20",
-                           "--datasets", "cifar10", "--out", str(tmp_path), "--quiet", "--workers", "1"],
-                          cwd=REPO, capture_output=True, text=True)
-    assert proc.returncode == 2 and proc.stderr.startswith("error: ") and fragment in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1
+def test_bad_flags_exit_2_with_one_line_before_any_run(tmp_path, capsys, argv, fragment):
+    with pytest.raises(SystemExit) as info:
+        run.main([*argv, "--seeds", "1", "--queries", "20", "--datasets", "cifar10", "--out", str(tmp_path),
+                  "--quiet", "--workers", "1"])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and err.startswith("error: ") and fragment in err
+    assert len(err.strip().splitlines()) == 1
     assert not list(tmp_path.rglob("*.json"))
 
 
