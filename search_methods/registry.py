@@ -21,4 +21,7 @@ METHODS = {
     "gmae_evo": "search_methods.gmae_search",
     "metad2a": "search_methods.metad2a_search",
     "table_bo": "search_methods.table_bo",
+    "local_search": "search_methods.local_search",
+    "bananas": "search_methods.bananas",
+    "npenas": "search_methods.npenas",
 }
