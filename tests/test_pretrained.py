@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from models import checkpoint, pretrained
-from preprocessing.errors import InputError
 from search_methods import run
 
 
@@ -22,7 +21,7 @@ def test_every_shipped_model_is_in_the_manifest_and_matches_it():
         assert entry["config"].get("space", entry["space"]) == entry["space"]
 
 
-def test_a_changed_shipped_file_is_reported(tmp_path, monkeypatch):
+def test_a_changed_shipped_file_is_reported(tmp_path, monkeypatch, capsys):
     entry_id, entry = next(iter(pretrained.read_manifest().items()))
     copy = tmp_path / "pretrained"
     shutil.copytree(pretrained.SHIPPED, copy)
@@ -35,8 +34,9 @@ def test_a_changed_shipped_file_is_reported(tmp_path, monkeypatch):
     checkpoint.save(copy / entry["file"], data)
     assert pretrained.verify() == [f"{entry_id}: {copy / entry['file']} differs from the manifest"]
     assert pretrained.weights_digest(copy / entry["file"]) != entry["weights_sha256"]
-    with pytest.raises(InputError, match="differs from the manifest"):
+    with pytest.raises(SystemExit) as exc:
         pretrained.main(["verify"])
+    assert exc.value.code == 2 and "differs from the manifest" in capsys.readouterr().err
 
 
 def test_searches_on_a_fresh_clone_use_the_shipped_models(tmp_path, capsys, monkeypatch):
