@@ -170,3 +170,19 @@ class Benchmark:
             )
         except (KeyError, TypeError) as exc:
             raise InputError(f"benchmark file {path} lacks a required array ({exc}); regenerate it") from None
+
+
+def load_cached(cache: Path | None, sources, parse) -> Benchmark:
+    """``parse()``'s table, parsed once and then read from the ``.npz`` ``cache`` while it is newer than
+    every file in ``sources`` (a stale or corrupt cache is rebuilt)."""
+    fresh = cache is not None and cache.exists() and all(
+        Path(p).exists() and cache.stat().st_mtime >= Path(p).stat().st_mtime for p in sources)
+    if fresh:
+        try:
+            return Benchmark.load(cache)
+        except InputError:
+            pass  # a corrupt cache is rebuilt from the shipped files below
+    bench = parse()
+    if cache is not None:
+        bench.save(cache)
+    return bench

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing.benchmark_table import Benchmark, MetricTable
+from preprocessing.benchmark_table import Benchmark, MetricTable, load_cached
 from preprocessing.errors import InputError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "nasbench101_30k"
@@ -57,15 +57,7 @@ def _parse_csv() -> Benchmark:
 
 def load_embedded(cache: Path | None = CACHE) -> Benchmark:
     """The embedded 30k table; parsed once from the CSV, then read from the npz cache."""
-    if cache is not None and cache.exists() and cache.stat().st_mtime >= TABLE.stat().st_mtime:
-        try:
-            return Benchmark.load(cache)
-        except InputError:
-            pass  # a corrupt cache is rebuilt from the shipped CSV below
-    bench = _parse_csv()
-    if cache is not None:
-        bench.save(cache)
-    return bench
+    return load_cached(cache, (TABLE,), _parse_csv)
 
 
 def load_benchmark(table: str | os.PathLike | None = None) -> tuple[Benchmark, str]:

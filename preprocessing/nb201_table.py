@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from preprocessing.benchmark_table import Benchmark, MetricTable
+from preprocessing.benchmark_table import Benchmark, MetricTable, load_cached
 from preprocessing.errors import InputError
 from preprocessing.nasbench201 import DATA_DIR, MERGED_TABLE, N_ARCHS
 
@@ -85,17 +85,7 @@ def _parse_csvs() -> Benchmark:
 
 def load_embedded(cache: Path | None = CACHE) -> Benchmark:
     """The embedded NB201 benchmark; parsed once from the CSVs, then read from the npz cache."""
-    fresh = cache is not None and cache.exists() and all(
-        p.exists() and cache.stat().st_mtime >= p.stat().st_mtime for p in (MERGED_TABLE, PER_SEED_TABLE))
-    if fresh:
-        try:
-            return Benchmark.load(cache)
-        except InputError:
-            pass  # a corrupt cache is rebuilt from the shipped CSVs below
-    bench = _parse_csvs()
-    if cache is not None:
-        bench.save(cache)
-    return bench
+    return load_cached(cache, (MERGED_TABLE, PER_SEED_TABLE), _parse_csvs)
 
 
 def load_benchmark(table: str | os.PathLike | None = None) -> Benchmark:
