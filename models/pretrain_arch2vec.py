@@ -238,6 +238,9 @@ def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 
 
 def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate) -> dict:
     space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
+    if args["limit"] is not None and args["limit"] > len(space):  # e.g. DARTS: a pool of sampled cells
+        raise InputError(f"--limit {args['limit']} exceeds the {len(space):,} cells of the {space_name} space; "
+                         f"pass at most {len(space)}")
     config = _run_config(space, len(graphs), args)
     if checkpoint is not None and checkpoint["config"] != config:
         changed = sorted(k for k in config if checkpoint["config"].get(k) != config[k])
