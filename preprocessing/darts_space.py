@@ -443,6 +443,12 @@ def codes_to_array(codes) -> np.ndarray:
     return np.stack([digits // _N_INPUTS, digits % _N_INPUTS], axis=-1).astype(np.int8)
 
 
+def _hash_codes(hashes) -> np.ndarray:
+    """:func:`cell_hash` strings -> their :func:`cell_code` integers (the same canonical edges, vectorised)."""
+    digits = np.frombuffer("".join(hashes).encode(), dtype=np.uint8).reshape(-1, N_EDGES, 2).astype(np.int64) - ord("0")
+    return (digits[:, :, 0] * _N_INPUTS + digits[:, :, 1]) @ _PLACES
+
+
 def code_to_cell(code: int) -> tuple:
     """The canonical cell of a :func:`cell_code`; InputError when ``code`` encodes no legal cell."""
     cell = array_to_cells(codes_to_array([code]))[0]
@@ -521,8 +527,8 @@ class DartsCellSpace:
 
     def keys(self) -> np.ndarray:
         if self._keys is None:
-            cells, _ = sample_unique_cells(self.n_cells, np.random.default_rng(self.seed), progress=self.n_cells > 20_000)
-            self._keys = np.sort(np.array([cell_code(c) for c in cells], dtype=np.int64))
+            _, hashes = sample_unique_cells(self.n_cells, np.random.default_rng(self.seed), progress=self.n_cells > 20_000)
+            self._keys = np.sort(_hash_codes(hashes))
         return self._keys
 
     def sample(self, rng: np.random.Generator, size: int | None = None, replace: bool = True):

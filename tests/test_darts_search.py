@@ -58,6 +58,8 @@ def test_arch2vec_bo_embeds_the_pool_with_the_darts_pretrained_model(tmp_path, c
     assert pretrain_arch2vec.load_checkpoint(model_file)["config"]["n_nodes"] == darts_space.N_NODES
     log, = grid(tmp_path / "logs", cache, "arch2vec_bo", "--init-size", "2", "--topk", "1", "--dngo-epochs", "5")
     assert log["n_queries"] == 3 and log["n_requeries"] == 0 and len({t["arch"] for t in log["trajectory"]}) == 3
+    log, = grid(tmp_path / "logs", cache, "arch2vec_rl")  # REINFORCE in the same 32-d genotype embedding
+    assert log["n_queries"] == 3 and len({t["arch"] for t in log["trajectory"]}) == 3
 
 
 @pytest.mark.parametrize("method", ["gmae", "agnet", "supervised_bo"])
