@@ -1,4 +1,4 @@
-"""The DARTS / NAS-Bench-301 cell space: genotypes, strings, arch2vec graphs, canonical hashes, sampling.
+"""The DARTS / NAS-Bench-301 space: genotypes, strings, arch2vec graphs, canonical hashes, sampling, the space objects.
 
 A **cell** has 2 input states (``c_{k-2}`` = state 0, ``c_{k-1}`` = state 1) and 4 intermediate
 nodes (states 2..5). Intermediate node ``k`` (state ``k + 2``) sums two ``(op, input_state)``
@@ -43,6 +43,20 @@ arch2vec searches a single cell and uses it as both normal and reduction cell:
 :func:`shared_cell_genotype` builds that genotype.
 
 Array form for files: :func:`cells_to_array` -> ``(N, 8, 2)`` int8 ``[op_index, input_state]``.
+
+Integer codes: :func:`cell_code` writes a cell's canonical edges as base-35 digits (``op * 5 +
+input`` per edge): an exact isomorphism key for *any* cell that :func:`code_to_cell` inverts.
+
+The registered space (:mod:`preprocessing.spaces`, ``--space darts``):
+
+* ``full_space()`` -> :class:`DartsCellSpace`: single cells keyed by code, what arch2vec pretrains
+  on (keys = a seeded pool of :data:`PRETRAINING_CELLS` sampled cells; its codec decodes any cell);
+* ``load_search(table)`` -> :class:`DartsGenotypeSpace`: a seeded pool of sampled genotypes (keys
+  0..P-1, two cells per architecture) whose queries train the proxy network of
+  :mod:`darts.proxy_evaluator` on real images (value = its validation accuracy, cost = its measured
+  training seconds, no test accuracy). ``table`` is a *pool spec*, ``'key=value,...'`` overriding
+  :data:`POOL_DEFAULTS` and the :class:`~darts.proxy_evaluator.ProxyConfig` fields, e.g.
+  ``--table pool=500,epochs=1,workers=2``; it is part of every log's config.
 
 Anything malformed raises :class:`~preprocessing.errors.InputError` naming the problem.
 """
