@@ -729,8 +729,10 @@ def full_space() -> DartsCellSpace:
 
 def load_search(table=None):
     """The genotype pool of the spec ``table`` searched against real proxy training (no tabular benchmark)."""
+    import atexit
     import hashlib
     import json
+    import multiprocessing
     from dataclasses import asdict
 
     from darts.proxy_evaluator import ProxyConfig, ProxyEvaluator
@@ -749,10 +751,14 @@ def load_search(table=None):
 
     def make_oracle(dataset, signal, rng, max_queries, max_time_s, time_per_query=None):
         if dataset not in evaluators:
+            if spec["workers"] > 1 and multiprocessing.current_process().daemon:
+                raise InputError("the darts pool spec's workers=N trains in N processes, which a runner worker process "
+                                 "cannot start: run with --workers 1, or drop workers= from --table")
             config = configs[dataset]
             digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
             cache = spec["cache"] or f"{CACHE_DIR}/{dataset}-{digest}.json"
             evaluators[dataset] = ProxyEvaluator(config, cache_path=cache, workers=spec["workers"], progress=False)
+            atexit.register(evaluators[dataset].close)  # its training processes end cleanly with this one
         # one proxy training per genotype (seed `seed` of the spec): --signal mean and seed both read it
         return EvaluatorOracle(evaluators[dataset], space.genotype, dataset, max_queries, max_time_s, space.to_string,
                                batch=spec["workers"])
