@@ -95,8 +95,8 @@ def _proxy_split(config: ProxyConfig) -> tuple[ImageArrays, ImageArrays, tuple, 
 
 def train_proxy(genotype_string: str, config: ProxyConfig, device: str = "cpu") -> tuple[float, float]:
     """Train one genotype's proxy network; returns (validation accuracy %, wall seconds)."""
-    start = time.perf_counter()
     train, valid, mean, std = _proxy_split(config)
+    start = time.perf_counter()  # after the (per-process, cached) data loading: the cost is the training alone
     torch.manual_seed(config.seed)
     model = NetworkCIFAR(genotype_from_string(genotype_string), config.channels, train.num_classes, config.layers,
                          auxiliary=False, in_channels=train.images.shape[1]).to(device)

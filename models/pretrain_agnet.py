@@ -189,13 +189,13 @@ def ensure_agnet_generator(space_name: str = "nb201", root: Path | str | None = 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m models.pretrain_agnet", description=__doc__.split("\n\n")[0])
     parser.add_argument("--space", default="nb201",
-                        help="search space whose cells are reconstructed: " + ", ".join(spaces.SPACES)
+                        help="search space whose cells are reconstructed: " + ", ".join(spaces.spaces_with('agnet'))
                              + " (default nb201)")
     parser.add_argument("--epochs", type=int, default=None, help="passes over the training cells (default per space: "
-                        + ", ".join(f"{n} {spaces.settings(n, 'agnet')['epochs']}" for n in spaces.SPACES) + ")")
+                        + ", ".join(f"{n} {spaces.settings(n, 'agnet')['epochs']}" for n in spaces.spaces_with('agnet')) + ")")
     parser.add_argument("--limit", type=int, default=None,
                         help="train on a seeded subset of this many cells (default per space: " + ", ".join(
-                            f"{n} {spaces.settings(n, 'agnet')['limit'] or 'all'}" for n in spaces.SPACES) + ")")
+                            f"{n} {spaces.settings(n, 'agnet')['limit'] or 'all'}" for n in spaces.spaces_with('agnet')) + ")")
     parser.add_argument("--batch-size", type=int, default=DEFAULTS["batch_size"], help="cells per step")
     parser.add_argument("--lr", type=float, default=DEFAULTS["lr"], help="Adam learning rate")
     parser.add_argument("--seed", type=int, default=DEFAULTS["seed"], help="seed of init, order, noise and sampling")

@@ -246,6 +246,9 @@ def pretrain(space: str = "nb201", epochs: int | None = None, batch_size: int = 
 
 def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progress, log, reevaluate, device) -> dict:
     space, graphs = pretraining_graphs(space_name, args["limit"], args["seed"])
+    if args["limit"] is not None and args["limit"] > len(space):  # e.g. DARTS: a pool of sampled cells
+        raise InputError(f"--limit {args['limit']} exceeds the {len(space):,} cells of the {space_name} space; "
+                         f"pass at most {len(space)}")
     config = _run_config(space, len(graphs), args)
     if checkpoint is not None and checkpoint["config"] != config:
         changed = sorted(k for k in config if checkpoint["config"].get(k) != config[k])
@@ -303,17 +306,17 @@ def _train(space_name, epochs, args, out, path, checkpoint, prior_samples, progr
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201",
-                        help="cell space to pretrain on: " + ", ".join(spaces.SPACES) + " (default: %(default)s)")
+                        help="cell space to pretrain on: " + ", ".join(spaces.spaces_with('arch2vec')) + " (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None,
                         help="training epochs (default: the space's, as in the paper: " + ", ".join(
-                            f"{name} {spaces.settings(name, 'arch2vec')['epochs']}" for name in spaces.SPACES) + ")")
+                            f"{name} {spaces.settings(name, 'arch2vec')['epochs']}" for name in spaces.spaces_with('arch2vec')) + ")")
     parser.add_argument("--batch-size", type=int, default=32, help="cells per batch (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate (default: %(default)s)")
     parser.add_argument("--latent-dim", type=int, default=16, help="per-node latent size (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the split, init, shuffling (default: %(default)s)")
     parser.add_argument("--limit", type=int, default=None,
                         help="pretrain on a seeded subset of this many cells (default: the space's: " + ", ".join(
-                            f"{name} {spaces.settings(name, 'arch2vec')['limit'] or 'all'}" for name in spaces.SPACES)
+                            f"{name} {spaces.settings(name, 'arch2vec')['limit'] or 'all'}" for name in spaces.spaces_with('arch2vec'))
                              + ")")
     parser.add_argument("--out", default=None, help="output folder (default: pretrained/dim-<latent-dim>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last epoch")

@@ -240,9 +240,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m models.pretrain_gmae",
                                      description="Masked-op pretraining of the GMAE graph encoder (resumable).")
     parser.add_argument("--space", default="nb201",
-                        help="cell space: " + ", ".join(spaces.SPACES) + " (default nb201)")
+                        help="cell space: " + ", ".join(spaces.spaces_with('gmae')) + " (default nb201)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs (default per space: " + ", ".join(
-        f"{name} {spaces.settings(name, 'gmae')['epochs']}" for name in spaces.SPACES) + ")")
+        f"{name} {spaces.settings(name, 'gmae')['epochs']}" for name in spaces.spaces_with('gmae')) + ")")
     parser.add_argument("--layers", type=int, default=None, help="encoder blocks (default: the paper's per space)")
     parser.add_argument("--dim", type=int, default=None, help="hidden width (default: the paper's per space)")
     parser.add_argument("--heads", type=int, default=4, help="attention heads, even (default 4)")
@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation, split, order and masks")
     parser.add_argument("--limit", type=int, default=None,
                         help="pretrain on a seeded subset of this many cells (default per space: " + ", ".join(
-                            f"{name} {spaces.settings(name, 'gmae')['limit'] or 'all'}" for name in spaces.SPACES) + ")")
+                            f"{name} {spaces.settings(name, 'gmae')['limit'] or 'all'}" for name in spaces.spaces_with('gmae')) + ")")
     parser.add_argument("--out", default=None, help="checkpoint folder (default pretrained/gmae/<space>)")
     parser.add_argument("--resume", action="store_true", help="continue an unfinished checkpoint")
     parser.add_argument("--fresh", action="store_true", help="ignore an existing checkpoint and start over")

@@ -1,4 +1,4 @@
-"""The DARTS / NAS-Bench-301 cell space: genotypes, strings, arch2vec graphs, canonical hashes, sampling.
+"""The DARTS / NAS-Bench-301 space: genotypes, strings, arch2vec graphs, canonical hashes, sampling, the space objects.
 
 A **cell** has 2 input states (``c_{k-2}`` = state 0, ``c_{k-1}`` = state 1) and 4 intermediate
 nodes (states 2..5). Intermediate node ``k`` (state ``k + 2``) sums two ``(op, input_state)``
@@ -43,6 +43,20 @@ arch2vec searches a single cell and uses it as both normal and reduction cell:
 :func:`shared_cell_genotype` builds that genotype.
 
 Array form for files: :func:`cells_to_array` -> ``(N, 8, 2)`` int8 ``[op_index, input_state]``.
+
+Integer codes: :func:`cell_code` writes a cell's canonical edges as base-35 digits (``op * 5 +
+input`` per edge): an exact isomorphism key for *any* cell that :func:`code_to_cell` inverts.
+
+The registered space (:mod:`preprocessing.spaces`, ``--space darts``):
+
+* ``full_space()`` -> :class:`DartsCellSpace`: single cells keyed by code, what arch2vec pretrains
+  on (keys = a seeded pool of :data:`PRETRAINING_CELLS` sampled cells; its codec decodes any cell);
+* ``load_search(table)`` -> :class:`DartsGenotypeSpace`: a seeded pool of sampled genotypes (keys
+  0..P-1, two cells per architecture) whose queries train the proxy network of
+  :mod:`darts.proxy_evaluator` on real images (value = its validation accuracy, cost = its measured
+  training seconds, no test accuracy). ``table`` is a *pool spec*, ``'key=value,...'`` overriding
+  :data:`POOL_DEFAULTS` and the :class:`~darts.proxy_evaluator.ProxyConfig` fields, e.g.
+  ``--table pool=500,epochs=1,workers=2``; it is part of every log's config.
 
 Anything malformed raises :class:`~preprocessing.errors.InputError` naming the problem.
 """
@@ -415,3 +429,357 @@ def sample_unique_genotypes(n: int, rng: np.random.Generator) -> list[Genotype]:
             seen.add(key)
             out.append(g)
     return out
+
+
+# ----------------------------------------------------------------------------- integer codes and flat encoding
+
+_N_INPUTS = N_STEPS + 1  # an edge reads one of states 0..4 (node 3, the last, reads 0..4)
+_EDGE_VALUES = len(OPS) * _N_INPUTS  # op * 5 + input: 35 values per edge
+_PLACES = _EDGE_VALUES ** np.arange(N_EDGES - 1, -1, -1, dtype=np.int64)  # base-35 digits, edge 0 first
+FLAT_WIDTH = N_EDGES * (len(OPS) + _N_INPUTS)  # 96: per edge an op one-hot (7) and an input one-hot (5)
+
+
+def cell_code(cell) -> int:
+    """Exact isomorphism-invariant integer code of a cell: its canonical edges as base-35 digits.
+
+    Two cells get the same code exactly when they are isomorphic (:func:`canonical_cell`), and
+    :func:`code_to_cell` returns the canonical cell, so a code is a key for *any* DARTS cell.
+    """
+    return int(np.dot([op * _N_INPUTS + src for op, src in _canonical_codes(_to_codes(cell))], _PLACES))
+
+
+def codes_to_array(codes) -> np.ndarray:
+    """(B,) cell codes -> (B, 8, 2) int8 cells ``[op_index, input_state]`` (not validated: see :func:`code_to_cell`)."""
+    codes = np.atleast_1d(np.asarray(codes, dtype=np.int64))
+    if np.any(codes < 0) or np.any(codes >= _EDGE_VALUES ** N_EDGES):
+        raise InputError(f"DARTS cell codes lie in 0..{_EDGE_VALUES ** N_EDGES - 1}; got {codes.min()}..{codes.max()}")
+    digits = (codes[:, None] // _PLACES) % _EDGE_VALUES
+    return np.stack([digits // _N_INPUTS, digits % _N_INPUTS], axis=-1).astype(np.int8)
+
+
+def _hash_codes(hashes) -> np.ndarray:
+    """:func:`cell_hash` strings -> their :func:`cell_code` integers (the same canonical edges, vectorised)."""
+    digits = np.frombuffer("".join(hashes).encode(), dtype=np.uint8).reshape(-1, N_EDGES, 2).astype(np.int64) - ord("0")
+    return (digits[:, :, 0] * _N_INPUTS + digits[:, :, 1]) @ _PLACES
+
+
+def code_to_cell(code: int) -> tuple:
+    """The canonical cell of a :func:`cell_code`; InputError when ``code`` encodes no legal cell."""
+    cell = array_to_cells(codes_to_array([code]))[0]
+    if cell_code(cell) != code:
+        raise InputError(f"{code} is not the code of a canonical DARTS cell (see darts_space.cell_code)")
+    return cell
+
+
+def flat_encoding(array: np.ndarray) -> np.ndarray:
+    """(B, 8, 2) cells -> (B, 96) float32: per edge a one-hot of its op (7) and of its input state (5)."""
+    array = np.asarray(array, dtype=np.int64)
+    out = np.zeros((array.shape[0], N_EDGES, len(OPS) + _N_INPUTS), dtype=np.float32)
+    np.put_along_axis(out, array[:, :, :1], 1.0, axis=2)
+    np.put_along_axis(out, len(OPS) + array[:, :, 1:], 1.0, axis=2)
+    return out.reshape(array.shape[0], FLAT_WIDTH)
+
+
+def onehot_graphs(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 8, 2) cells -> adjacency (B, 11, 11) and node-type one-hot (B, 11, 11), float32 (the graph codec)."""
+    adj, labels = array_to_graphs(array)
+    ops = np.zeros(labels.shape + (len(NODE_TYPES),), dtype=np.float32)
+    np.put_along_axis(ops, labels[..., None].astype(np.int64), 1.0, axis=-1)
+    return adj.astype(np.float32), ops
+
+
+def decode_cells(types, adj) -> np.ndarray:
+    """(B,) :func:`cell_code` of each decoded graph (types (B, 11) int, adj (B, 11, 11) read at > 0.5); -1 where
+    a graph is not a DARTS cell in arch2vec's layout (:func:`graph_to_cell` is the rule)."""
+    types, adj = np.asarray(types), np.asarray(adj)
+    out = np.full(len(types), -1, dtype=np.int64)
+    for row, (t, a) in enumerate(zip(types, adj)):
+        if t.shape != (N_NODES,) or np.any(t < 0) or np.any(t >= len(NODE_TYPES)):
+            continue
+        try:
+            out[row] = cell_code(graph_to_cell((a > 0.5).astype(np.int8), t.astype(np.int8)))
+        except InputError:
+            pass
+    return out
+
+
+def one_edit_cells(cell) -> list[tuple]:
+    """The cells one edge away from ``cell``: one edge's op or its input state changed (still a legal cell)."""
+    cell = validate_cell(cell)
+    out = []
+    for e, (op, src) in enumerate(cell):
+        sibling_src = cell[e ^ 1][1]
+        variants = [(other, src) for other in OPS if other != op]
+        variants += [(op, s) for s in range(e // 2 + 2) if s not in (src, sibling_src)]
+        out.extend(cell[:e] + (v,) + cell[e + 1:] for v in variants)
+    return out
+
+
+# ----------------------------------------------------------------------------- the space objects
+
+class DartsCellSpace:
+    """Every DARTS cell, keyed by :func:`cell_code` (what arch2vec pretrains on; one cell per graph).
+
+    ``keys()`` is the pretraining pool: the first ``n_cells`` pairwise non-isomorphic cells that
+    :func:`sample_unique_cells` draws from ``seed`` (sorted by code; sampled on first use, about
+    10 s for 100,000). All else works for any legal cell, in the pool or not: ``decode`` returns
+    the code of every valid decoded graph (so decoding validity and uniqueness count every
+    DARTS cell, not only pool members), ``neighbours`` the codes of the one-edit cells.
+    """
+
+    name = "darts"
+    node_types = NODE_TYPES
+    n_nodes = N_NODES
+
+    def __init__(self, n_cells: int, seed: int = 0):
+        self.n_cells = _check_count(n_cells)
+        self.seed = seed
+        self._keys = None
+
+    def __len__(self) -> int:
+        return self.n_cells
+
+    def keys(self) -> np.ndarray:
+        if self._keys is None:
+            _, hashes = sample_unique_cells(self.n_cells, np.random.default_rng(self.seed), progress=self.n_cells > 20_000)
+            self._keys = np.sort(_hash_codes(hashes))
+        return self._keys
+
+    def sample(self, rng: np.random.Generator, size: int | None = None, replace: bool = True):
+        if size is None:
+            return int(rng.choice(self.keys()))
+        return rng.choice(self.keys(), size=size, replace=replace)
+
+    def neighbours(self, key: int) -> np.ndarray:
+        own = int(key)
+        codes = {cell_code(c) for c in one_edit_cells(code_to_cell(own))}
+        return np.array(sorted(codes - {own}), dtype=np.int64)
+
+    def mutate(self, key: int, rng: np.random.Generator) -> int:
+        return int(rng.choice(self.neighbours(key)))
+
+    def to_string(self, key: int) -> str:
+        return _cell_repr(code_to_cell(int(key)))
+
+    def from_string(self, text: str) -> int:
+        try:
+            cell = ast.literal_eval(text.strip())
+        except (ValueError, TypeError, SyntaxError, RecursionError, AttributeError):
+            raise InputError(f"malformed DARTS cell string (want \"[('sep_conv_3x3', 0), ...]\"): {text!r}") from None
+        return cell_code(cell)
+
+    def _array(self, keys) -> np.ndarray:
+        return codes_to_array(self.keys() if keys is None else keys)
+
+    def onehot(self, keys=None) -> np.ndarray:
+        return flat_encoding(self._array(keys))
+
+    def graphs(self, keys=None) -> tuple[np.ndarray, np.ndarray]:
+        return onehot_graphs(self._array(keys))
+
+    def decode(self, types, adj) -> np.ndarray:
+        return decode_cells(types, adj)
+
+
+class DartsGenotypeSpace:
+    """A fixed pool of pairwise non-isomorphic genotypes, keys ``0 .. P-1`` (what DARTS searches range over).
+
+    Genotypes are held with canonical cells (:func:`canonical_cell`; the same networks as drawn).
+    An architecture has 2 cells (``cells_per_arch``): ``graphs`` returns (B, 2, 11, 11) /
+    (B, 2, 11, 11), normal cell first; ``onehot`` the two cells' :func:`flat_encoding` side by side
+    (B, 192); ``decode`` takes (B, 2, 11) types / (B, 2, 11, 11) adjacency and returns the pool key,
+    -1 where a cell is invalid or the genotype is not in the pool.
+
+    Neighbours: a pool of random genotypes holds almost no pair one edge apart, so ``neighbours(key)``
+    are the pool genotypes *nearest* to ``key``: those with the fewest of the 16 canonical edges
+    (op, input) differing, all ties; ``mutate`` draws one of them uniformly.
+    """
+
+    name = "darts"
+    node_types = NODE_TYPES
+    n_nodes = N_NODES
+    cells_per_arch = 2
+
+    def __init__(self, genotypes):
+        self.genotypes = [Genotype(canonical_cell(g.normal), CONCAT, canonical_cell(g.reduce), CONCAT)
+                          for g in map(validate_genotype, genotypes)]
+        self._arrays = np.stack([cells_to_array([g.normal for g in self.genotypes]),
+                                 cells_to_array([g.reduce for g in self.genotypes])], axis=1)  # (P, 2, 8, 2)
+        codes = [(cell_code(g.normal), cell_code(g.reduce)) for g in self.genotypes]
+        self._key_of = {c: k for k, c in enumerate(codes)}
+        if len(self._key_of) != len(codes):
+            raise InputError("a DARTS genotype pool must not hold two isomorphic genotypes")
+        self._keys = np.arange(len(self.genotypes))
+
+    @classmethod
+    def sampled(cls, n: int, seed: int) -> "DartsGenotypeSpace":
+        """The first ``n`` non-isomorphic genotypes :func:`sample_unique_genotypes` draws from ``seed``."""
+        return cls(sample_unique_genotypes(n, np.random.default_rng(seed)))
+
+    def __len__(self) -> int:
+        return len(self.genotypes)
+
+    def keys(self) -> np.ndarray:
+        return self._keys
+
+    def genotype(self, key: int) -> Genotype:
+        return self.genotypes[int(key)]
+
+    def sample(self, rng: np.random.Generator, size: int | None = None, replace: bool = True):
+        if size is None:
+            return int(rng.integers(len(self.genotypes)))
+        return rng.choice(self._keys, size=size, replace=replace)
+
+    def neighbours(self, key: int) -> np.ndarray:
+        key = int(key)
+        flat = self._arrays.reshape(len(self._keys), -1, 2)
+        distance = np.any(flat != flat[key], axis=-1).sum(-1)
+        distance[key] = distance.max() + 1
+        return np.flatnonzero(distance == distance.min()) if len(self._keys) > 1 else np.zeros(0, dtype=np.int64)
+
+    def mutate(self, key: int, rng: np.random.Generator) -> int:
+        options = self.neighbours(key)
+        return int(rng.choice(options)) if len(options) else int(key)
+
+    def to_string(self, key: int) -> str:
+        return genotype_to_string(self.genotypes[int(key)])
+
+    def from_string(self, text: str) -> int:
+        g = genotype_from_string(text)
+        key = self._key_of.get((cell_code(g.normal), cell_code(g.reduce)))
+        if key is None:
+            raise InputError(f"genotype {text!r} is not in this pool of {len(self)} DARTS genotypes")
+        return key
+
+    def _array(self, keys) -> np.ndarray:
+        return self._arrays if keys is None else self._arrays[np.atleast_1d(np.asarray(keys, dtype=np.int64))]
+
+    def onehot(self, keys=None) -> np.ndarray:
+        array = self._array(keys)
+        return np.concatenate([flat_encoding(array[:, 0]), flat_encoding(array[:, 1])], axis=1)
+
+    def graphs(self, keys=None) -> tuple[np.ndarray, np.ndarray]:
+        array = self._array(keys)
+        adj, ops = onehot_graphs(array.reshape(-1, N_EDGES, 2))
+        return adj.reshape(len(array), 2, N_NODES, N_NODES), ops.reshape(len(array), 2, N_NODES, len(NODE_TYPES))
+
+    def decode(self, types, adj) -> np.ndarray:
+        types, adj = np.asarray(types), np.asarray(adj)
+        cells = decode_cells(types.reshape(-1, N_NODES), adj.reshape(-1, N_NODES, N_NODES)).reshape(-1, 2)
+        return np.array([self._key_of.get((int(n), int(r)), -1) if n >= 0 and r >= 0 else -1 for n, r in cells],
+                        dtype=np.int64)
+
+
+# ---- the space's registry entry (preprocessing.spaces) ----------------------------------------
+NAME = "darts"
+DESCRIPTION = ("DARTS / NAS-Bench-301 cells (normal + reduce, 8 edges x 7 ops each); searched over a seeded pool of "
+               "sampled genotypes, each query trains a small proxy network on real images (darts/proxy_evaluator.py); "
+               "--table is a pool spec such as 'pool=2000,epochs=2' (see preprocessing/darts_space.py)")
+PRETRAINING_CELLS = 100_000  # the paper sampled 600,000; 100,000 pretrain in minutes on a CPU
+SETTINGS = {"arch2vec": {"epochs": 10, "limit": PRETRAINING_CELLS}}
+PROXY_DATASETS = ("fashion_mnist", "digits")
+
+# The search pool and the proxy training: ``--table`` overrides any of these as 'key=value,key=value'.
+# Every key except `workers`, `gpus`, `address` and `cache` changes the numbers; the whole spec is in each log's config.
+_PLACEMENT = ("workers", "gpus", "address", "cache")
+POOL_DEFAULTS = {
+    "pool": 2000,  # genotypes sampled into the search space
+    "pool_seed": 0,  # seed of that sample
+    "workers": 1,  # proxy trainings run in parallel within one search (answers do not depend on it)
+    "gpus": 0.0,  # GPUs per proxy training: > 0 runs them on a Ray cluster's GPU workers (search_methods.executor)
+    "address": "",  # that Ray cluster (HOST:PORT or auto; empty = a local Ray instance)
+    "cache": "",  # JSON cache of answers; default data/cache/darts_proxy/<digest of the proxy settings>.json
+}
+CACHE_DIR = "data/cache/darts_proxy"
+
+
+def _proxy_defaults() -> dict:
+    """The proxy-training settings a spec may override: every :class:`darts.proxy_evaluator.ProxyConfig` field
+    but ``dataset`` (that is ``--datasets``); ``image_size=0`` and an empty ``data_path`` mean None."""
+    from dataclasses import fields
+
+    from darts.proxy_evaluator import ProxyConfig
+
+    values = {f.name: f.default for f in fields(ProxyConfig) if f.name != "dataset"}
+    return {**values, "image_size": values["image_size"] or 0, "data_path": values["data_path"] or ""}
+
+
+def parse_pool_spec(table) -> dict:
+    """``None`` or ``'pool=500,epochs=1'`` -> every setting of the search pool and proxy, with the defaults."""
+    spec = {**POOL_DEFAULTS, **_proxy_defaults()}
+    if table is None:
+        return spec
+    for part in str(table).split(","):
+        name, sep, value = part.partition("=")
+        name = name.strip()
+        if not sep or name not in spec:
+            raise InputError(f"--table {table!r}: the darts space takes a pool spec 'key=value,...' with keys "
+                             f"{', '.join(spec)} (e.g. --table pool=500,epochs=1)")
+        kind = type(spec[name])
+        try:
+            spec[name] = kind(value.strip())
+        except ValueError:
+            raise InputError(f"--table: {name}={value!r} is not a {kind.__name__}") from None
+    if spec["pool"] < 1 or spec["workers"] < 1:
+        raise InputError("--table: pool and workers must be at least 1")
+    return spec
+
+
+def table_identity(table) -> dict:
+    """What a DARTS run's numbers come from: the pool spec without where trainings run (result identity)."""
+    import hashlib
+
+    spec = parse_pool_spec(table)
+    name = "proxy:" + ",".join(f"{k}={v}" for k, v in spec.items() if k not in _PLACEMENT)
+    return {"name": name, "sha256": hashlib.sha256(name.encode()).hexdigest()}
+
+
+def full_space() -> DartsCellSpace:
+    """The cell space arch2vec pretrains on (keys: the seeded pool of :data:`PRETRAINING_CELLS` cells)."""
+    return DartsCellSpace(PRETRAINING_CELLS, seed=0)
+
+
+def load_search(table=None):
+    """The genotype pool of the spec ``table`` searched against real proxy training (no tabular benchmark)."""
+    import atexit
+    import hashlib
+    import json
+    import multiprocessing
+    from dataclasses import asdict
+
+    from darts.proxy_evaluator import ProxyConfig, ProxyEvaluator
+    from preprocessing.spaces import SearchSetup
+    from search_methods.executor import ExecutorOptions
+    from search_methods.oracle import EvaluatorOracle
+
+    spec = parse_pool_spec(table)
+    proxy = {k: v for k, v in spec.items() if k not in POOL_DEFAULTS}
+    proxy.update(image_size=proxy["image_size"] or None, data_path=proxy["data_path"] or None)
+    configs = {}
+    for dataset in PROXY_DATASETS:  # a bad setting is one error line here, before any work
+        configs[dataset] = ProxyConfig(dataset=dataset, **proxy)
+        configs[dataset].check()
+    space = DartsGenotypeSpace.sampled(spec["pool"], spec["pool_seed"])
+    evaluators = {}  # one per dataset and process: its worker processes and cache serve every run
+
+    def make_oracle(dataset, signal, rng, max_queries, max_time_s, time_per_query=None):
+        if dataset not in evaluators:
+            if spec["workers"] > 1 and multiprocessing.current_process().daemon:
+                raise InputError("the darts pool spec's workers=N trains in N processes, which a runner worker process "
+                                 "cannot start: run with --workers 1, or drop workers= from --table")
+            config = configs[dataset]
+            digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
+            cache = spec["cache"] or f"{CACHE_DIR}/{dataset}-{digest}.json"
+            ray = spec["gpus"] > 0 or bool(spec["address"])
+            options = ExecutorOptions(backend="ray" if ray else "local", workers=spec["workers"],
+                                      address=spec["address"] or None, gpus=spec["gpus"])
+            options.check()
+            evaluators[dataset] = ProxyEvaluator(config, cache_path=cache, options=options, progress=False)
+            atexit.register(evaluators[dataset].close)  # its training processes end cleanly with this one
+        # one proxy training per genotype (seed `seed` of the spec): --signal mean and seed both read it
+        return EvaluatorOracle(evaluators[dataset], space.genotype, dataset, max_queries, max_time_s, space.to_string,
+                               batch=spec["workers"])
+
+    table_id = table_identity(table)["name"]
+    return SearchSetup(space=space, datasets=PROXY_DATASETS, make_oracle=make_oracle, table_id=table_id,
+                       extra={"pool_spec": spec})

@@ -40,6 +40,7 @@ from preprocessing.errors import InputError
 SPACES = {
     "nb201": "preprocessing.nasbench201",
     "nb101": "preprocessing.nasbench101",
+    "darts": "preprocessing.darts_space",
 }
 
 
@@ -116,8 +117,13 @@ def settings(name: str, model: str) -> dict:
     per_model = getattr(module_of(name), "SETTINGS", {})
     if model not in per_model:
         raise InputError(f"the {name} space has no {model} settings; {model} cannot run on it "
-                         f"(spaces with {model}: {', '.join(n for n in SPACES if model in getattr(module_of(n), 'SETTINGS', {}))})")
+                         f"(spaces with {model}: {', '.join(spaces_with(model))})")
     return dict(per_model[model])
+
+
+def spaces_with(model: str) -> list[str]:
+    """The registered space ids that have ``model`` settings (for ``--help`` texts)."""
+    return [name for name in SPACES if model in getattr(module_of(name), "SETTINGS", {})]
 
 
 def supports(space, capability: str) -> bool:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# arch2vec pretraining on sampled non-isomorphic DARTS cells (11-node graphs; --limit N cells, default
-# 100,000; the paper used 600,000), then embeddings of those cells.
+# arch2vec pretraining on the DARTS cell space (preprocessing/darts_space.py: a seeded pool of 100,000
+# sampled non-isomorphic cells, 11-node graphs; the paper used 600,000), 10 epochs by default; then the
+# embeddings of the default search pool (2,000 sampled genotypes: normal-cell next to reduce-cell embedding).
 #   bash run_scripts/pretrain_darts.sh [--limit N] [--epochs 10] [--resume] [flags of models.pretrain_arch2vec]
 # Output: pretrained/dim-16/model-darts.pt (+ -metrics.json) and arch2vec-darts.pt
 set -euo pipefail

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# DARTS space end to end, on the 2-core CPU in under 20 minutes:
-#   1. arch2vec-BO over 2,000 sampled DARTS genotypes (arch2vec pretrained on sampled DARTS cells first if
-#      pretrained/dim-16/model-darts.pt is missing), each query = a small proxy network trained on Fashion-MNIST;
-#   2. random search with the same budget, for comparison;
-#   3. the winner trained briefly on Fashion-MNIST (test accuracy on the official 10k test images);
-#   4. the winner's normal and reduce cells drawn with graphviz; a summary JSON.
+# DARTS space end to end through the common runner (python -m search_methods.run --space darts), on the
+# 2-core CPU in 10-20 minutes:
+#   1. arch2vec pretrained on 20,000 sampled DARTS cells for 5 epochs if pretrained/dim-16/model-darts.pt is
+#      missing (the space's default is 100,000 cells x 10 epochs: bash run_scripts/pretrain_darts.sh);
+#   2. arch2vec-BO over the space's default pool of 2,000 sampled genotypes, each query = a small proxy network
+#      trained on Fashion-MNIST (2 proxy trainings in parallel: --table workers=2);
+#   3. random search with the same budget, for comparison (answers it shares with BO come from the cache);
+#   4. the winner trained briefly on Fashion-MNIST (test accuracy on the official 10k test images);
+#   5. the winner's normal and reduce cells drawn with graphviz; a summary JSON.
 #   bash run_scripts/run_darts_demo.sh [QUERIES]     (default 24)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,8 +16,12 @@ queries=${1:-24}
 out=saved_logs/darts_proxy/darts/fashion_mnist
 # this demo's log of a method: seed 0 with this query budget (other settings live in other identity folders)
 log_of() { echo "next(g for g in read_logs('saved_logs', 'darts_proxy', 'darts', 'fashion_mnist', '$1', seed=0) if g['budget']['queries'] == $queries)"; }
-python -m search_methods.darts_search --method arch2vec_bo --queries "$queries"
-python -m search_methods.darts_search --method random --queries "$queries"
+[ -f pretrained/dim-16/model-darts.pt ] || python -m models.pretrain_arch2vec --space darts --limit 20000 --epochs 5 \
+  --no-progress
+search="python -m search_methods.run --space darts --datasets fashion_mnist --seeds 1 --workers 1 --table workers=2
+  --queries $queries --protocol darts_proxy"
+$search --method arch2vec_bo --init-size 4 --topk 2
+$search --method random
 genotype=$(python -c "from search_methods.results import read_logs; print($(log_of arch2vec_bo)['final']['best_arch'])")
 python -m darts.train --genotype "$genotype" --dataset fashion_mnist --epochs 5 --init-channels 12 --layers 5 \
   --batch-size 96 --train-limit 8000 --threads 2 --save saved_logs/darts_demo/winner --no-progress
@@ -41,4 +48,4 @@ summary = {
 atomic_write_json("saved_logs/darts_demo/summary.json", summary, indent=2)
 print(json.dumps(summary, indent=2))
 PY
-echo "demo: log in $out, winner training in saved_logs/darts_demo/winner, drawings in figures/darts"
+echo "demo: logs in $out, winner training in saved_logs/darts_demo/winner, drawings in figures/darts"

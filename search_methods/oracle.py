@@ -160,3 +160,48 @@ class Oracle(BudgetedOracle):
             return float(self.metrics.valid_mean[key])
         seeds = self.metrics.valid_seeds[key]
         return float(self.rng.choice(seeds[np.isfinite(seeds)]))
+
+
+class EvaluatorOracle(BudgetedOracle):
+    """Answers by running a real evaluator (e.g. :class:`darts.proxy_evaluator.ProxyEvaluator`): the value is
+    what it measures, the cost its measured seconds (no test accuracy: ``best_test`` stays None).
+
+    Args:
+        evaluator: ``evaluate(items) -> [(value, seconds), ...]``, in order (it may cache and parallelise).
+        item_of: ``key -> item`` the evaluator takes (a DARTS genotype).
+        batch: how many new architectures :meth:`query_many` hands the evaluator at once (its parallel
+            workers); never more than the query budget has left, so no training is wasted under a query budget.
+    """
+
+    def __init__(self, evaluator, item_of: Callable[[int], object], dataset: str, max_queries: int | None,
+                 max_time_s: float | None, to_string: Callable[[int], str], batch: int = 1):
+        super().__init__(max_queries, max_time_s, to_string)
+        self.evaluator = evaluator
+        self.item_of = item_of
+        self.dataset = dataset
+        self.batch = max(1, int(batch))
+        self._results: dict[int, tuple[float, float]] = {}
+
+    def _evaluate(self, keys) -> None:
+        new = [k for k in dict.fromkeys(int(k) for k in keys) if k not in self._results]
+        for key, result in zip(new, self.evaluator.evaluate([self.item_of(k) for k in new])):
+            self._results[key] = (float(result[0]), float(result[1]))
+
+    def _signal(self, key: int) -> float:
+        self._evaluate([key])
+        return self._results[key][0]
+
+    def _time(self, key: int) -> float:
+        return self._results[key][1]
+
+    def query_many(self, keys) -> np.ndarray:
+        keys = [int(k) for k in keys]
+        values = []
+        for position, key in enumerate(keys):
+            if not self.seen(key) and key not in self._results and not self.exhausted:
+                # the next new architectures the budget can still pay for, evaluated together
+                upcoming = [k for k in dict.fromkeys(keys[position:]) if not self.seen(k)]
+                limit = self.batch if self.remaining_queries is None else min(self.remaining_queries, self.batch)
+                self._evaluate(upcoming[:limit])
+            values.append(self.query(key))
+        return np.asarray(values, dtype=float)

@@ -75,9 +75,12 @@ def table_identity(space: str, table) -> dict:
 
     table None = the space's embedded table (name ``<space>-embedded``, digest over its data files);
     a path = a user's or converted table (its file name, for people, and the sha256 of its bytes,
-    which is what the identity compares). DARTS runs evaluate cells themselves: pass ``space`` and
-    table None; with no embedded files the identity is the name alone.
+    which is what the identity compares). A space whose ``--table`` is not a file (DARTS: a pool spec)
+    says what its table is with its own ``table_identity(table)``.
     """
+    own = getattr(spaces.module_of(space), "table_identity", None)
+    if own is not None:
+        return own(table)
     if table is None:
         files = spaces.embedded_files(space)
         stamp = tuple((str(p), *_stamp(p)) for p in files)

@@ -327,10 +327,19 @@ def run_grid(args, module) -> list[dict]:
     options = executor.ExecutorOptions.from_args(args)
     identity = run_identity(args, table)
 
-    def run_jobs(jobs):
-        context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
-        dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, context))
+    prepared = {}
 
+    def prepare() -> None:
+        if "context" not in prepared:
+            prepared["context"] = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") \
+                else None
+
+    def run_jobs(jobs):
+        prepare()
+        dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, prepared["context"]))
+
+    if args.overwrite or any(results.find_log(args.out, identity, d, s) is None for d in args.datasets for s in seeds):
+        prepare()  # first: a method that cannot run here refuses before any claim or file is made
     run_claimed(args, args.datasets, seeds, identity, run_jobs)
     logs = [results.find_log(args.out, identity, d, s) for d in args.datasets for s in seeds]
     if any(log is None for log in logs):  # a worker wrote under another identity: a bug, not bad input

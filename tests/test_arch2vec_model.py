@@ -9,7 +9,7 @@ from models.arch2vec import Arch2Vec, reconstruction_accuracy, vae_loss
 from models.extract_arch2vec import embed_keys, extract, space_embeddings
 from models.space_graphs import decoding_stats, pretraining_graphs
 from models.pretrain_arch2vec import checkpoint_path, load_checkpoint, load_pretrained, main, pretrain
-from preprocessing import nasbench101 as nb101
+from preprocessing import darts_space, nasbench101 as nb101
 from preprocessing.errors import InputError
 from preprocessing.nasbench201 import GRAPH_ADJACENCY, NB201Space
 
@@ -155,6 +155,41 @@ def test_nb101_decoding_rule():
     no_output = types.copy()
     no_output[1, :] = 2
     assert space.decode(no_output, adj)[1] == -1
+
+
+def test_darts_decoding_rule():
+    space = darts_space.DartsCellSpace(20, seed=0)
+    keys = space.keys()[:3]
+    adj, ops = space.graphs(keys)
+    types = ops.argmax(-1)
+    assert space.decode(types, adj).tolist() == keys.tolist()
+    broken = adj.copy()
+    broken[0, :, 2] = 0  # op node 2 reads nothing
+    assert space.decode(types, broken).tolist() == [-1] + keys[1:].tolist()
+    bad_types = types.copy()
+    bad_types[1, 4] = darts_space.NODE_TYPES.index("none")  # the reserved, never-produced type
+    assert space.decode(bad_types, adj)[1] == -1
+    outside = darts_space.sample_cells(1, np.random.default_rng(99))[0]  # a legal cell that is not in the pool
+    a, o = darts_space.onehot_graphs(darts_space.cells_to_array([outside]))
+    assert space.decode(o.argmax(-1), a).tolist() == [darts_space.cell_code(outside)]
+    assert decoding_stats(space, np.concatenate([types, o.argmax(-1)]), np.concatenate([broken, a])) == \
+        {"valid": 0.75, "unique": 1.0}
+
+
+def test_darts_genotype_embedding_concatenates_cells():
+    cells, _ = darts_space.sample_unique_cells(2, np.random.default_rng(1))
+    genotypes = [darts_space.Genotype(cells[0], darts_space.CONCAT, cells[0], darts_space.CONCAT),
+                 darts_space.Genotype(cells[0], darts_space.CONCAT, cells[1], darts_space.CONCAT)]
+    space = darts_space.DartsGenotypeSpace(genotypes)
+    torch.manual_seed(0)
+    model = Arch2Vec(n_types=len(space.node_types))
+    embeddings = embed_keys(model, space, [0, 1])
+    assert embeddings.shape == (2, 32)
+    assert np.allclose(embeddings[0, :16], embeddings[0, 16:])  # same cell twice
+    assert np.allclose(embeddings[1, :16], embeddings[0, :16]) and not np.allclose(embeddings[1, 16:], embeddings[0, 16:])
+    cell_space = darts_space.DartsCellSpace(1)
+    normal = embed_keys(model, cell_space, [darts_space.cell_code(cells[1])])
+    assert np.allclose(embeddings[1, 16:], normal[0], atol=1e-6)  # the reduce half is that cell's own embedding
 
 
 def test_reconstruction_accuracy_counts():

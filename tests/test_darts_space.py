@@ -261,3 +261,73 @@ def test_graph_file_cli_rejects_bad_flags_without_writing(tmp_path, capsys):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(InputError, match="not found"):
         gen_isomorphism_graphs.load_graph_file(tmp_path / "missing.npz")
+
+
+# ----------------------------------------------------------------------------- the space objects (preprocessing.spaces)
+
+def test_cell_codes_are_exact_isomorphism_keys_for_any_cell():
+    for cell in ds.sample_cells(100, np.random.default_rng(3)):
+        code = ds.cell_code(cell)
+        assert ds.cell_code(_swap_node_inputs(cell, 2)) == code
+        assert ds.code_to_cell(code) == ds.canonical_cell(cell)
+        assert (ds.cell_code(cell) == ds.cell_code(CELL)) == (ds.cell_hash(cell) == ds.cell_hash(CELL))
+    canonical = ds.canonical_cell(CELL)
+    swapped = _swap_node_inputs(canonical, 3)  # the same cell with its edges in another order
+    raw_code = int(np.dot([op * 5 + src for op, src in ds.cells_to_array([swapped])[0].tolist()], ds._PLACES))
+    assert raw_code != ds.cell_code(swapped)
+    with pytest.raises(InputError, match="not the code of a canonical"):
+        ds.code_to_cell(raw_code)
+    with pytest.raises(InputError, match="codes lie in"):
+        ds.codes_to_array([-3])
+
+
+def test_cell_space_pool_is_seeded_and_its_codec_covers_every_cell():
+    space = ds.DartsCellSpace(200, seed=4)
+    keys = space.keys()
+    assert len(space) == 200 and len(np.unique(keys)) == 200 and np.array_equal(keys, np.sort(keys))
+    assert np.array_equal(ds.DartsCellSpace(200, seed=4).keys(), keys)
+    assert not np.array_equal(ds.DartsCellSpace(200, seed=5).keys(), keys)
+    key = int(keys[7])
+    assert space.from_string(space.to_string(key)) == key
+    neighbours = space.neighbours(key)
+    assert key not in neighbours and len(neighbours) > 0
+    cell = ds.code_to_cell(key)
+    edits = ds.one_edit_cells(cell)
+    assert len(edits) == 8 * 6 + 2 * (0 + 1 + 2 + 3)  # 6 other ops per edge; node k's edges have k other inputs
+    assert all(sum(a != b for a, b in zip(e, cell)) == 1 and ds.validate_cell(e) == e for e in edits)
+    assert neighbours.tolist() == sorted({ds.cell_code(e) for e in edits} - {key})
+    flat = space.onehot(keys[:5])
+    assert flat.shape == (5, ds.FLAT_WIDTH) and np.all(flat.sum(1) == 2 * ds.N_EDGES)
+
+
+def test_genotype_pool_space():
+    genotypes = ds.sample_unique_genotypes(30, np.random.default_rng(6))
+    space = ds.DartsGenotypeSpace.sampled(30, 6)
+    assert len(space) == 30 and np.array_equal(space.keys(), np.arange(30))
+    assert [ds.genotype_hash(g) for g in space.genotypes] == [ds.genotype_hash(g) for g in genotypes]
+    assert space.from_string(ds.genotype_to_string(genotypes[5])) == 5  # as drawn, not canonical: same key
+    with pytest.raises(InputError, match="not in this pool"):
+        space.from_string(ds.genotype_to_string(_genotype()))
+    adj, ops = space.graphs([5, 6])
+    assert adj.shape == (2, 2, 11, 11) and ops.shape == (2, 2, 11, 11) and space.cells_per_arch == 2
+    assert space.decode(ops.argmax(-1), adj).tolist() == [5, 6]
+    flat = space.onehot([5])
+    assert flat.shape == (1, 2 * ds.FLAT_WIDTH)
+    cells = ds.DartsCellSpace(1)
+    normal, reduce = ds.cell_code(genotypes[5].normal), ds.cell_code(genotypes[5].reduce)
+    assert np.array_equal(flat[0], np.concatenate([cells.onehot([normal])[0], cells.onehot([reduce])[0]]))
+    distance = lambda a, b: sum(x != y for x, y in zip(space.genotypes[a].normal + space.genotypes[a].reduce,  # noqa: E731
+                                                       space.genotypes[b].normal + space.genotypes[b].reduce))
+    near = space.neighbours(5)
+    assert 5 not in near and len({distance(5, k) for k in near}) == 1
+    assert distance(5, near[0]) == min(distance(5, k) for k in range(30) if k != 5)
+    assert space.mutate(5, np.random.default_rng(0)) in near
+
+
+def test_pool_spec():
+    assert ds.parse_pool_spec(None)["pool"] == 2000 and ds.parse_pool_spec(None)["epochs"] == 2
+    spec = ds.parse_pool_spec("pool=12, epochs=1,lr=0.1")
+    assert (spec["pool"], spec["epochs"], spec["lr"], spec["channels"]) == (12, 1, 0.1, 8)
+    for bad in ("pool=0", "pool", "nodes=4", "epochs=1.5"):
+        with pytest.raises(InputError):
+            ds.parse_pool_spec(bad)

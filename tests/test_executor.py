@@ -102,19 +102,18 @@ def test_executor_flags_are_grid_flags_not_run_config():
 
 def test_every_grid_entry_point_documents_the_executor_flags(capsys):
     from preprocessing import metad2a_database, nb101_enumerate
-    from search_methods import darts_search, hw_search, predictor_eval
+    from search_methods import hw_search, predictor_eval
 
     helps = {"run / queries_to_optimum": run.build_parser().format_help(),
              "hw_search": hw_search.build_parser().format_help(),
              "predictor_eval": predictor_eval.build_parser().format_help(),
-             "metad2a_database": metad2a_database.parser().format_help(),
-             "darts_search": darts_search.build_parser().format_help()}
+             "metad2a_database": metad2a_database.parser().format_help()}
     with pytest.raises(SystemExit):
         nb101_enumerate.main(["--help"])
     helps["nb101_enumerate"] = capsys.readouterr().out
     for name, text in helps.items():
         assert "--executor {local,ray}" in text and "--address HOST:PORT" in text and "--workers" in text, name
-    assert all("--gpus-per-task" in helps[name] for name in ("metad2a_database", "darts_search"))
+    assert "--gpus-per-task" in helps["metad2a_database"]
 
 
 # ----------------------------------------------------------------------------- a real Ray cluster
