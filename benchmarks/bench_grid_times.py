@@ -55,10 +55,10 @@ def timed_runs(method: str, seeds_per_dataset: int, extra: list[str]) -> dict:
 
     torch.set_num_threads(1)
     args, module = run.parse_args(["--method", method, "--workers", "1", "--quiet", *extra])
-    bench, space = run.load_search_setup(args.space, args.table)
-    args.datasets = list(bench.datasets)
+    setup = run.load_search_setup(args.space, args.table)
+    args.datasets = list(setup.datasets)
     start = time.perf_counter()
-    context = module.prepare(args, bench, space) if hasattr(module, "prepare") else None
+    context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
     prepare_s = time.perf_counter() - start
     run.run_one(args, module, context, args.datasets[0], 10_000)  # warm-up: lazy imports, worker setup
     cpu, wall, tests = [], [], []

@@ -6,6 +6,7 @@
 # settings or workers are used.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source run_scripts/_python.sh
 seeds=${1:-100}
 settings=()
 for p in 10 20 30 50 75 100; do

@@ -64,6 +64,9 @@ class _PositionOracle:
             raise BudgetExhausted
         return 0.0
 
+    def query_many(self, keys) -> np.ndarray:
+        return np.asarray([self.query(key) for key in keys], dtype=float)
+
 
 def simulate_random(space, target: int, seed: int) -> int:
     """Queries random search (seeded as the runner seeds it) needs to reach ``target``, uncapped.

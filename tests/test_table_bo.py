@@ -54,8 +54,9 @@ def method_args(*extra):
 
 
 def run_until(bench, space, seed, args, target=None, max_queries=256):
-    oracle = (Oracle(bench, "d", max_queries=max_queries, to_string=str) if target is None else
-              queries_to_optimum.TargetOracle(target, bench, "d", max_queries=max_queries, to_string=str))
+    oracle = Oracle(bench, "d", max_queries=max_queries, to_string=str)
+    if target is not None:
+        oracle = queries_to_optimum.TargetOracle(oracle, target)
     try:
         table_bo.search(space, oracle, np.random.default_rng(seed), args, None)
     except BudgetExhausted:
