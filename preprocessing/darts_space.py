@@ -744,7 +744,6 @@ def load_search(table=None):
     import atexit
     import hashlib
     import json
-    import multiprocessing
     from dataclasses import asdict
 
     from darts.proxy_evaluator import ProxyConfig, ProxyEvaluator
@@ -764,9 +763,6 @@ def load_search(table=None):
 
     def make_oracle(dataset, signal, rng, max_queries, max_time_s, time_per_query=None):
         if dataset not in evaluators:
-            if spec["workers"] > 1 and multiprocessing.current_process().daemon:
-                raise InputError("the darts pool spec's workers=N trains in N processes, which a runner worker process "
-                                 "cannot start: run with --workers 1, or drop workers= from --table")
             config = configs[dataset]
             digest = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode()).hexdigest()[:16]
             cache = spec["cache"] or f"{CACHE_DIR}/{dataset}-{digest}.json"
