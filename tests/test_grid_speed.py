@@ -49,3 +49,50 @@ def test_dngo_warm_start_continues_the_previous_network():
     assert any(not torch.equal(before[k], v) for k, v in warm.network.state_dict().items())
     mean, std = warm.predict(x)
     assert mean.shape == (40,) and np.all(std > 0)
+
+
+def test_stacked_mlp_scoring_path_is_bit_identical_to_forward():
+    from models.predictors import StackedMLP
+
+    model = StackedMLP(30, (16, 16, 16), n_members=3, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        for bias in model.biases:  # non-zero biases, as after training
+            bias.normal_()
+    x = (torch.rand(257, 30, generator=torch.Generator().manual_seed(1)) < 0.2).float()
+    reference = torch.matmul(x, model.weights[0]) + model.biases[0]  # the broadcast first layer
+    for weight, bias in zip(model.weights[1:], model.biases[1:]):
+        reference = torch.baddbmm(bias, torch.relu(reference), weight)
+    assert torch.equal(model(x), reference.squeeze(-1))
+    assert torch.equal(model.score(x), reference.squeeze(-1))
+
+
+def test_shared_wiring_path_trains_and_scores_like_the_general_path(monkeypatch):
+    """NB201 cells share one wiring: the node-major path must give the general path's outputs,
+    gradients and folded scores (up to float rounding)."""
+    import models.supervised_embedding as embedding
+    from preprocessing import spaces
+
+    space = spaces.full_space("nb201")
+    adj, ops = space.graphs(space.sample(np.random.default_rng(0), size=300))
+    cells = torch.cat([torch.as_tensor(adj), torch.as_tensor(ops)], dim=-1)
+    assert embedding._shared_wiring(cells[..., :space.n_nodes], cells[..., space.n_nodes:]) is not None
+    torch.manual_seed(0)
+    fast = GraphEncoder(space.n_nodes, len(space.node_types), hidden=16, latent=8, n_layers=3)
+    general = GraphEncoder(space.n_nodes, len(space.node_types), hidden=16, latent=8, n_layers=3)
+    with torch.no_grad():
+        fast.layers[1].eps.fill_(0.4)
+    general.load_state_dict(fast.state_dict())
+    out_fast = fast(cells)
+    monkeypatch.setattr(embedding, "_shared_wiring", lambda adj, ops: None)
+    out_general = general(cells)
+    assert torch.allclose(out_fast, out_general, atol=1e-5)
+    (out_fast ** 2).sum().backward()
+    (out_general ** 2).sum().backward()
+    scale = max(float(p.grad.abs().max()) for p in general.parameters())
+    for a, b in zip(fast.parameters(), general.parameters()):  # biases before a batch norm: gradient ~0, noise
+        assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-5 * scale)
+    fast.eval(), general.eval()
+    with torch.no_grad():
+        general_scores = general.folded(cells)
+        monkeypatch.undo()
+        assert torch.allclose(fast.folded(cells), general_scores, atol=1e-5)
