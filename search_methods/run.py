@@ -272,34 +272,37 @@ def dispatch(args, options, jobs: list, task, setup: tuple, shared) -> None:
 
 
 def pending_jobs(args, datasets, seeds, identity: dict, claims: results.Claims,
-                 overwrite: bool = False) -> tuple[list, list]:
+                 overwrite: bool = False, before_claiming=lambda: None) -> tuple[list, list]:
     """(jobs to run here, logs another runner is working on): a (dataset, seed) whose log exists with
     this ``identity`` is done (unless ``overwrite``); any other is claimed, or left to the runner that
-    holds its claim. A claimed run's stale temp files (from a killed write) are removed."""
+    holds its claim. ``before_claiming()`` runs once, before the first claim, only if a run is missing.
+    A claimed run's stale temp files (from a killed write) are removed."""
+    missing = [(dataset, seed) for dataset in datasets for seed in seeds
+               if overwrite or results.find_log(args.out, identity, dataset, seed) is None]
+    if missing:
+        before_claiming()
     jobs, busy = [], []
-    for dataset in datasets:
-        for seed in seeds:
-            path = results.log_path(args.out, identity, dataset, seed)
-            if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
-                continue
-            if not claims.try_claim(path):
-                busy.append(path)
-                continue
-            # claimed: another runner may have finished it between the look and the claim
-            if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
-                continue
-            results.clean_stale_temps(path)
-            jobs.append((dataset, seed))
+    for dataset, seed in missing:
+        path = results.log_path(args.out, identity, dataset, seed)
+        if not claims.try_claim(path):
+            busy.append(path)
+            continue
+        # claimed: another runner may have finished it between the look and the claim
+        if not overwrite and results.find_log(args.out, identity, dataset, seed) is not None:
+            continue
+        results.clean_stale_temps(path)
+        jobs.append((dataset, seed))
     return jobs, busy
 
 
-def run_claimed(args, datasets, seeds, identity: dict, run_jobs) -> None:
+def run_claimed(args, datasets, seeds, identity: dict, run_jobs, before_claiming=lambda: None) -> None:
     """Call ``run_jobs(jobs)`` on this grid's pending runs until every log exists; runs another runner
-    on the same folder holds are waited for (and run here if it stopped without writing them)."""
+    on the same folder holds are waited for (and run here if it stopped without writing them).
+    ``before_claiming()`` runs before the first claim if any run is missing (see :func:`pending_jobs`)."""
     overwrite = args.overwrite
     with results.Claims() as claims:
         while True:
-            jobs, busy = pending_jobs(args, datasets, seeds, identity, claims, overwrite)
+            jobs, busy = pending_jobs(args, datasets, seeds, identity, claims, overwrite, before_claiming)
             if jobs:
                 run_jobs(jobs)
                 overwrite = False  # the overwrite is done; what follows only fills in
@@ -338,9 +341,8 @@ def run_grid(args, module) -> list[dict]:
         prepare()
         dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, prepared["context"]))
 
-    if args.overwrite or any(results.find_log(args.out, identity, d, s) is None for d in args.datasets for s in seeds):
-        prepare()  # first: a method that cannot run here refuses before any claim or file is made
-    run_claimed(args, args.datasets, seeds, identity, run_jobs)
+    # prepare first: a method that cannot run here refuses before any claim or file is made
+    run_claimed(args, args.datasets, seeds, identity, run_jobs, before_claiming=prepare)
     logs = [results.find_log(args.out, identity, d, s) for d in args.datasets for s in seeds]
     if any(log is None for log in logs):  # a worker wrote under another identity: a bug, not bad input
         raise RuntimeError(f"runs of {args.method} ended without their logs under {args.out}")
