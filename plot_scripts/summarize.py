@@ -75,6 +75,12 @@ def _find(rows, method, dataset):
     return match[0] if match else None
 
 
+def _header(columns, lead=("method",)) -> list[str]:
+    """The two header lines of a markdown table with the ``lead`` columns, then ``columns``."""
+    names = [*lead, *columns]
+    return ["| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+
+
 def _metric_note(rows) -> str:
     metrics = {r["metric"] for r in rows}
     return "test accuracy" if metrics == {"test"} else "validation accuracy" if metrics == {"valid"} else \
@@ -89,8 +95,7 @@ def markdown_table(rows: list[dict]) -> str:
         lines.append(f"Protocol `{protocol}` ({space}): {_metric_note(sub)} of the best-by-valid architecture at the "
                      f"end of the run, mean ± std over seeds [95% bootstrap CI of the mean] (validation mean; n = "
                      f"seeds)\n")
-        lines.append("| method | " + " | ".join(datasets) + " |")
-        lines.append("|---|" + "---|" * len(datasets))
+        lines += _header(datasets)
         for method in _methods(sub):
             cells = []
             for ds in datasets:
@@ -110,8 +115,7 @@ def budget_table(rows: list[dict], budgets) -> str:
         lines.append(f"Protocol `{protocol}` ({space}) at query budgets: {_metric_note(sub)} of the best-by-valid "
                      f"architecture among each run's first k queries, mean ± std [95% bootstrap CI]; '–' = the "
                      f"runs are shorter than k\n")
-        lines.append("| method | k | " + " | ".join(datasets) + " |")
-        lines.append("|---|---|" + "---|" * len(datasets))
+        lines += _header(datasets, lead=("method", "k"))
         for method in _methods(sub):
             for k in budgets:
                 cells = []
@@ -135,8 +139,7 @@ def q2o_table(rows: list[dict]) -> str:
                      f"validation): found / runs within the first w queries (w = the smallest budget), mean ± std "
                      f"over the runs that found it, median over all runs (not found = later; '> w' when half or more "
                      f"did not find it)\n")
-        lines.append("| method | " + " | ".join(datasets) + " |")
-        lines.append("|---|" + "---|" * len(datasets))
+        lines += _header(datasets)
         for method in _methods(sub):
             cells = []
             for ds in datasets:
@@ -169,8 +172,7 @@ def comparison_table(rows: list[dict], reference: str, budgets) -> str:
         columns = [(ds, k) for ds in datasets for k in (*budgets, "final")]
         lines.append(f"Protocol `{protocol}` ({space}) against `{reference}`: '>' = the 95% intervals separate "
                      f"and the method is higher, '<' lower, '≈' they overlap (no claim)\n")
-        lines.append("| method | " + " | ".join(f"{ds} @{k}" for ds, k in columns) + " |")
-        lines.append("|---|" + "---|" * len(columns))
+        lines += _header([f"{ds} @{k}" for ds, k in columns])
         for method in _methods(sub):
             if method == reference:
                 continue
