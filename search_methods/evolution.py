@@ -59,8 +59,8 @@ def add_arguments(parser) -> None:
                              "only decides who is in the population, not who is mutated)")
     parser.add_argument("--tournament-draw", choices=DRAWS, default="distinct",
                         help="tournament members drawn 'distinct' (without replacement; default) or 'replace' "
-                             "(with replacement, as in Real et al.'s reference code: a large tournament then "
-                             "misses some members)")
+                             "(with replacement, as in Real et al.'s reference code: a tournament as large as the "
+                             "population then misses some members; it may also be larger than the population)")
     parser.add_argument("--removal", choices=REMOVALS, default="oldest",
                         help="member removed when a child joins a full population: 'oldest' (ageing, regularized "
                              "evolution; default) or 'worst' (non-regularized evolution, Real et al.'s control)")
@@ -153,8 +153,9 @@ def search(space, oracle, rng, args, context) -> None:
         if args.parent == "best":
             parent = best[0]
         else:
-            members = rng.choice(len(population), size=min(args.tournament, len(population)),
-                                 replace=args.tournament_draw == "replace")
+            replace = args.tournament_draw == "replace"  # then a tournament may exceed the population
+            members = rng.choice(len(population), size=args.tournament if replace else
+                                 min(args.tournament, len(population)), replace=replace)
             parent = max((population[i] for i in members), key=lambda kv: kv[1])[0]
         child = mutate_unseen(space, oracle, parent, rng, args.mutation_tries, args.exhausted, args.edits,
                               args.edit_law)

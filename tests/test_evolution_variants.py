@@ -128,3 +128,10 @@ def test_bad_variant_flags_exit_2_with_one_line(tmp_path, capsys, argv, fragment
     err = capsys.readouterr().err
     assert info.value.code == 2 and err.startswith("error: ") and fragment in err and len(err.strip().splitlines()) == 1
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_tournament_with_replacement_may_exceed_the_population():
+    # 40 draws with replacement from 10 members almost always include the best: children follow it again
+    drawn = share(mutated(c, parent, seen) for c, parent, _, seen in
+                  children(*queries("--tournament-draw", "replace", "--tournament", "40"), 10))
+    assert drawn > 0.9
