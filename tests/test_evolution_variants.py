@@ -135,3 +135,28 @@ def test_tournament_with_replacement_may_exceed_the_population():
     drawn = share(mutated(c, parent, seen) for c, parent, _, seen in
                   children(*queries("--tournament-draw", "replace", "--tournament", "40"), 10))
     assert drawn > 0.9
+
+
+def test_variant_sweep_summarises_the_runners_runs(tmp_path, capsys):
+    from benchmarks import sweep_evolution_variants as sweep
+
+    settings = tmp_path / "settings.txt"
+    settings.write_text("# a comment\n--population 10 --tournament 10\n--edits 2  # two edits\n")
+    sweep.main(["--seeds", "3-4", "--queries", "30", "--settings", str(settings)])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith("--edits 2: cifar10 ")
+    logs = [run.run_one(*run.parse_args(["--method", "evolution", "--queries", "30"]), None, "cifar100", seed)
+            for seed in (3, 4)]
+    mean_test = np.mean([log["final"]["best_test"] for log in logs])
+    assert f"cifar100 {mean_test:.3f} " in lines[0]
+
+
+def test_variant_sweep_checks_every_setting_first(tmp_path, capsys):
+    from benchmarks import sweep_evolution_variants as sweep
+
+    settings = tmp_path / "settings.txt"
+    settings.write_text("--population 10\n--edits 0\n")
+    with pytest.raises(SystemExit) as info:
+        sweep.main(["--seeds", "3", "--queries", "30", "--settings", str(settings)])
+    captured = capsys.readouterr()
+    assert info.value.code == 2 and captured.err.startswith("error: --edits 0") and captured.out == ""
