@@ -7,7 +7,7 @@ search, seed, oracle), its log is summarised and dropped instead of written.
 Prints per setting and dataset: the mean test accuracy of the best-by-valid cell (validation where the table
 has no test), the mean validation, and how many runs queried the table's best-by-valid cell. The default
 settings are README "Baselines"' variant sweep. A grid of 300 seeds x 3 NB201 datasets takes about 15 CPU-s
-per setting (variants that often exhaust a neighbourhood, ``--parent best`` / ``--removal worst``, up to 10x).
+per setting (variants that often exhaust a neighbourhood, ``--parent best`` / ``--removal worst``, several times that).
 """
 from __future__ import annotations
 
@@ -22,8 +22,7 @@ from search_methods import run
 
 SETTINGS = """
 --population 10 --tournament 10
---population 10 --tournament 3 --exhausted random
---population 30 --tournament 10
+--population 20 --tournament 20
 --population 10 --tournament 10 --edits 2
 --population 10 --tournament 10 --edits 3
 --population 10 --tournament 10 --edits 1.25 --edit-law geometric
@@ -32,18 +31,34 @@ SETTINGS = """
 --population 10 --tournament 10 --edits 1.25 --edit-law poisson
 --population 10 --tournament 10 --edits 1.5 --edit-law poisson
 --population 10 --tournament 10 --edits 2 --edit-law poisson
+--population 20 --tournament 20 --edits 1.25 --edit-law geometric
+--population 20 --tournament 20 --edits 1.25 --edit-law poisson
 --population 10 --tournament 10 --parent best
+--population 10 --tournament 10 --parent best --initial 5
 --population 10 --tournament 10 --parent best --initial 20
 --population 10 --tournament 10 --tournament-draw replace
+--population 10 --tournament 15 --tournament-draw replace
 --population 10 --tournament 20 --tournament-draw replace
+--population 10 --tournament 30 --tournament-draw replace
+--population 8 --tournament 16 --tournament-draw replace
+--population 15 --tournament 30 --tournament-draw replace
 --population 20 --tournament 40 --tournament-draw replace
+--population 30 --tournament 60 --tournament-draw replace
+--population 10 --tournament 20 --tournament-draw replace --edits 1.25 --edit-law geometric
+--population 10 --tournament 20 --tournament-draw replace --initial 20
 --population 10 --tournament 10 --removal worst
 --population 20 --tournament 10 --removal worst
---population 20 --tournament 5 --removal worst
 --population 50 --tournament 10 --removal worst
+--population 30 --tournament 5 --removal worst
+--population 20 --tournament 5 --removal worst
+--population 20 --tournament 3 --removal worst
 --population 10 --tournament 10 --initial 5
 --population 10 --tournament 10 --initial 20
+--population 10 --tournament 10 --initial 30
 --population 10 --tournament 10 --initial 50
+--population 20 --tournament 20 --initial 30
+--population 5 --tournament 5
+--population 5 --tournament 5 --initial 10
 """
 
 
