@@ -12,6 +12,14 @@ Settings (population / tournament / what happens when a parent's mutations are a
 - ``--population 50 --tournament 10``: the setting the NAS-Bench-101 paper (Ying et al., 2019) gives for
   Real et al.'s RE, as recalled here (the paper is not among this project's references).
 
+Variants a NAS researcher would try, each by flag and off by default: several edits per child
+(``--edits``, ``--edit-law``), mutating the best cell so far (``--parent best``), a tournament drawn with
+replacement as in Real et al.'s Algorithm 1, as recalled (``--tournament-draw replace``), removing the
+worst instead of the oldest (``--removal worst``, non-regularized evolution) and the size of the random
+start (``--initial``).
+None beat the default on NB201 P150 or NB101 (300 tuning seeds, ``benchmarks.sweep_evolution_variants``;
+README "Baselines").
+
 Every query is a distinct cell: the initial population is drawn without replacement and a child
 that was already queried is redrawn, so the budget is never spent twice on a cell.
 """
@@ -45,7 +53,7 @@ def add_arguments(parser) -> None:
                         help="child when every redraw hit a queried cell: 'nearest' = an unqueried cell nearest "
                              "the parent (neighbours of neighbours, ...; default), 'random' = a random unqueried "
                              "cell (this project's old behaviour)")
-    parser.add_argument("--edits", type=float, default=1,
+    parser.add_argument("--edits", type=float, default=1.0,
                         help="one-op mutations applied in turn to make a child: exactly this many with "
                              "--edit-law fixed (a whole number), on average this many otherwise (default 1 = "
                              "Real et al.'s and NASLib's single mutation)")
@@ -59,8 +67,8 @@ def add_arguments(parser) -> None:
                              "only decides who is in the population, not who is mutated)")
     parser.add_argument("--tournament-draw", choices=DRAWS, default="distinct",
                         help="tournament members drawn 'distinct' (without replacement; default) or 'replace' "
-                             "(with replacement, as in Real et al.'s reference code: a tournament as large as the "
-                             "population then misses some members; it may also be larger than the population)")
+                             "(with replacement, as in Real et al.'s Algorithm 1, as recalled: a tournament as "
+                             "large as the population then misses some members; it may also be larger than it)")
     parser.add_argument("--removal", choices=REMOVALS, default="oldest",
                         help="member removed when a child joins a full population: 'oldest' (ageing, regularized "
                              "evolution; default) or 'worst' (non-regularized evolution, Real et al.'s control)")
