@@ -12,6 +12,14 @@ Settings (population / tournament / what happens when a parent's mutations are a
 - ``--population 50 --tournament 10``: the setting the NAS-Bench-101 paper (Ying et al., 2019) gives for
   Real et al.'s RE, as recalled here (the paper is not among this project's references).
 
+Variants a NAS researcher would try, each by flag and off by default: several edits per child
+(``--edits``, ``--edit-law``), mutating the best cell so far (``--parent best``), a tournament drawn with
+replacement as in Real et al.'s Algorithm 1, as recalled (``--tournament-draw replace``), removing the
+worst instead of the oldest (``--removal worst``, non-regularized evolution) and the size of the random
+start (``--initial``).
+None beat the default on NB201 P150 or NB101 (300 tuning seeds, ``benchmarks.sweep_evolution_variants``;
+README "Baselines").
+
 Every query is a distinct cell: the initial population is drawn without replacement and a child
 that was already queried is redrawn, so the budget is never spent twice on a cell.
 """
@@ -24,6 +32,10 @@ from search_methods.oracle import BudgetExhausted
 
 DESCRIPTION = "regularized evolution (aging evolution with tournament selection)"
 EXHAUSTED = ("nearest", "random")
+EDIT_LAWS = ("fixed", "geometric", "poisson")
+PARENTS = ("tournament", "best")
+DRAWS = ("distinct", "replace")
+REMOVALS = ("oldest", "worst")
 
 
 def add_arguments(parser) -> None:
@@ -41,6 +53,29 @@ def add_arguments(parser) -> None:
                         help="child when every redraw hit a queried cell: 'nearest' = an unqueried cell nearest "
                              "the parent (neighbours of neighbours, ...; default), 'random' = a random unqueried "
                              "cell (this project's old behaviour)")
+    parser.add_argument("--edits", type=float, default=1.0,
+                        help="one-op mutations applied in turn to make a child: exactly this many with "
+                             "--edit-law fixed (a whole number), on average this many otherwise (default 1 = "
+                             "Real et al.'s and NASLib's single mutation)")
+    parser.add_argument("--edit-law", choices=EDIT_LAWS, default="fixed",
+                        help="how many edits each child gets: 'fixed' = --edits (default); 'geometric' = 1, 2, ... "
+                             "each extra edit with probability 1 - 1/EDITS; 'poisson' = 1 + Poisson(EDITS - 1); "
+                             "both average --edits")
+    parser.add_argument("--parent", choices=PARENTS, default="tournament",
+                        help="'tournament' = the tournament winner is mutated (default, regularized evolution); "
+                             "'best' = the best cell queried so far is mutated every time (elitist: ageing then "
+                             "only decides who is in the population, not who is mutated)")
+    parser.add_argument("--tournament-draw", choices=DRAWS, default="distinct",
+                        help="tournament members drawn 'distinct' (without replacement; default) or 'replace' "
+                             "(with replacement, as in Real et al.'s Algorithm 1, as recalled: a tournament as "
+                             "large as the population then misses some members; it may also be larger than it)")
+    parser.add_argument("--removal", choices=REMOVALS, default="oldest",
+                        help="member removed when a child joins a full population: 'oldest' (ageing, regularized "
+                             "evolution; default) or 'worst' (non-regularized evolution, Real et al.'s control)")
+    parser.add_argument("--initial", type=int, default=None,
+                        help="random cells queried before evolving (default: the population size); fewer: the "
+                             "population fills up with children before any removal; more: the population starts "
+                             "as the best `population` of them, in query order")
 
 
 def check_args(args) -> None:
@@ -49,6 +84,19 @@ def check_args(args) -> None:
         raise InputError("--population and --tournament must be at least 1")
     if args.mutation_tries < 0:
         raise InputError("--mutation-tries must be at least 0")
+    if args.edits < 1 or (args.edit_law == "fixed" and args.edits != int(args.edits)):
+        raise InputError(f"--edits {args.edits:g}: give at least 1 (a whole number with --edit-law fixed)")
+    if args.initial is not None and args.initial < 1:
+        raise InputError("--initial must be at least 1 (or leave it out: the population size)")
+
+
+def edit_count(rng, edits: float, law: str) -> int:
+    """Edits for one child under ``--edit-law`` (no random draw for 'fixed', so those runs are as before)."""
+    if law == "fixed":
+        return int(edits)
+    if law == "geometric":
+        return int(rng.geometric(1.0 / edits))
+    return 1 + int(rng.poisson(edits - 1.0))
 
 
 def random_unseen(space, oracle, rng):
@@ -80,10 +128,14 @@ def nearest_unseen(space, oracle, parent, rng):
     return random_unseen(space, oracle, rng)
 
 
-def mutate_unseen(space, oracle, parent, rng, tries: int, exhausted: str = "random"):
-    """A one-op mutation of ``parent`` not queried yet (else per ``exhausted``, see ``--exhausted``)."""
+def mutate_unseen(space, oracle, parent, rng, tries: int, exhausted: str = "random", edits: float = 1,
+                  edit_law: str = "fixed"):
+    """A mutation of ``parent`` (:func:`edit_count` one-op mutations in turn) not queried yet (else per
+    ``exhausted``, see ``--exhausted``)."""
     for _ in range(tries):
-        child = space.mutate(parent, rng)
+        child = parent
+        for _ in range(edit_count(rng, edits, edit_law)):
+            child = space.mutate(child, rng)
         if not oracle.seen(child):
             return child
     if exhausted == "nearest":
@@ -91,13 +143,35 @@ def mutate_unseen(space, oracle, parent, rng, tries: int, exhausted: str = "rand
     return random_unseen(space, oracle, rng)
 
 
-def search(space, oracle, rng, args, context) -> None:
+def initial_population(space, oracle, rng, args) -> deque:
+    """The first ``--initial`` cells (random, distinct), queried; the ``population`` best of them kept."""
+    size = args.population if args.initial is None else args.initial
     # Drawn without replacement, so a table smaller than the population still ends (with every cell queried).
-    initial = space.sample(rng, size=min(args.population, len(space)), replace=False)
-    population: deque[tuple[int, float]] = deque((int(key), oracle.query(key)) for key in initial)
+    members = [(int(key), oracle.query(key)) for key in space.sample(rng, size=min(size, len(space)), replace=False)]
+    if len(members) > args.population:
+        kept = sorted(sorted(range(len(members)), key=lambda i: -members[i][1])[:args.population])
+        members = [members[i] for i in kept]
+    return deque(members)
+
+
+def search(space, oracle, rng, args, context) -> None:
+    population = initial_population(space, oracle, rng, args)
+    best = max(population, key=lambda kv: kv[1])
     while True:
-        members = rng.choice(len(population), size=min(args.tournament, len(population)), replace=False)
-        parent = max((population[i] for i in members), key=lambda kv: kv[1])[0]
-        child = mutate_unseen(space, oracle, parent, rng, args.mutation_tries, args.exhausted)
-        population.append((child, oracle.query(child)))
-        population.popleft()
+        if args.parent == "best":
+            parent = best[0]
+        else:
+            replace = args.tournament_draw == "replace"  # then a tournament may exceed the population
+            members = rng.choice(len(population), size=args.tournament if replace else
+                                 min(args.tournament, len(population)), replace=replace)
+            parent = max((population[i] for i in members), key=lambda kv: kv[1])[0]
+        child = mutate_unseen(space, oracle, parent, rng, args.mutation_tries, args.exhausted, args.edits,
+                              args.edit_law)
+        member = (child, oracle.query(child))
+        best = max(best, member, key=lambda kv: kv[1])
+        population.append(member)
+        if len(population) > args.population:
+            if args.removal == "oldest":
+                population.popleft()
+            else:  # the worst; the oldest of equally bad ones
+                del population[min(range(len(population)), key=lambda i: population[i][1])]
