@@ -39,7 +39,7 @@ from search_methods.registry import METHODS  # noqa: E402
 LIMIT_S = 600.0
 GRID_RUNS = 300
 WORKERS = 2
-OPTIONS = {"supervised_bo": ["--warm-epochs", "10"]}  # method -> flags of a faster, non-default setting
+OPTIONS = {"supervised_bo": ["--warm-epochs", "10"]}  # method -> flags of a faster, non-default (weaker) setting
 
 
 def load_note() -> str:
