@@ -132,3 +132,31 @@ def test_runs_under_the_protocol_runner(tmp_path):
     logs = run.run_grid(*run.parse_args(["--method", "table_bo", "--datasets", "cifar10", "--seeds", "2",
                                          "--queries", "20", "--workers", "1", "--out", str(tmp_path), "--quiet"]))
     assert len(logs) == 2 and all(log["n_queries"] == 20 for log in logs)
+
+
+def test_similar_ops_make_a_convolution_swap_a_fraction_of_an_edit():
+    from preprocessing.nasbench201 import NB201Space, index_of_ops
+
+    space = NB201Space()
+    base = ("nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_1x1")
+    conv_swap = base[:5] + ("nor_conv_3x3",)
+    to_pool = base[:5] + ("avg_pool_3x3",)
+    two_swaps = ("nor_conv_1x1",) + base[1:5] + ("nor_conv_3x3",)
+    keys = [index_of_ops(c) for c in (base, conv_swap, to_pool, two_swaps)]
+    positions = np.searchsorted(space.keys(), keys)
+
+    def distances(features):
+        x = features[positions].astype(np.float64)
+        return ((x[1:] - x[0]) ** 2).sum(1) / 2
+
+    np.testing.assert_allclose(distances(table_bo.kernel_features(space)), [1, 1, 2])
+    similar = table_bo.kernel_features(space, ["nor_conv_1x1", "nor_conv_3x3"], 0.25)
+    np.testing.assert_allclose(distances(similar), [0.25, 1, 0.5], atol=1e-6)
+    with pytest.raises(InputError, match="not an op"):
+        table_bo.kernel_features(space, ["nor_conv_1x1", "conv5x5"], 0.25)
+
+
+def test_similar_ops_flags_are_checked():
+    for extra in (["--similar-cost", "0"], ["--similar-cost", "1.5"], ["--similar-ops", "a", "a"]):
+        with pytest.raises(InputError):
+            table_bo.check_args(method_args(*extra))
