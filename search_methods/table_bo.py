@@ -145,6 +145,10 @@ def kernel_features(space, similar_ops=None, similar_cost: float = 1.0) -> np.nd
 
 def prepare(args, benchmark, space) -> None:
     check_args(args)  # bad flags fail once in the parent, before any worker starts
+    if args.similar_ops is not None or args.escape:
+        embedding = op_embedding(space, args.similar_ops, args.similar_cost)  # unknown op names
+        if args.escape:
+            ProductPrior(space, args.theta, embedding)  # a space whose cells differ in wiring too
 
 
 def rank_scores(y: np.ndarray) -> np.ndarray:

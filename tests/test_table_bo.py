@@ -213,3 +213,11 @@ def test_escape_queries_a_thompson_sample_after_stagnation():
                 adj[1:, 0, 1] = 1
                 return adj, np.eye(3, dtype=np.float32)[np.zeros((len(self), 3), dtype=int)]
         table_bo.ProductPrior(Rewired(), 0.3, np.eye(3))
+
+
+def test_escape_and_similar_ops_refuse_in_the_parent(tmp_path):
+    common = ["--method", "table_bo", "--datasets", "cifar10", "--seeds", "1", "--queries", "5", "--workers", "1",
+              "--out", str(tmp_path), "--quiet"]
+    with pytest.raises(InputError, match="not an op"):
+        run.run_grid(*run.parse_args(common + ["--similar-ops", "nor_conv_1x1", "conv5x5"]))
+    assert not list(tmp_path.rglob("*.json"))
