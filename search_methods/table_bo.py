@@ -24,10 +24,8 @@ Built for queries-to-optimum (how soon the best cell is queried), from parts of 
   whole one. Features are then built from the space's graph codec (upper-triangle adjacency bits and
   each node's op embedded so that ``|v_a - v_b|^2 / 2`` is C between similar ops and 1 otherwise);
   without the flag the flat encoding is used as before (on NB201 and NB101 the same distances).
-  Why: near NB201's optimum the two convolutions are nearly interchangeable, so cells that differ
-  only in which convolution sits on an edge are close relatives; with whole-edit costs the GP
-  treats them as strangers and the search settles in a basin of good cells a few convolution swaps
-  (or one skip connection) away from the optimum.
+  Why it was tried: over NB201 the two convolutions are the most interchangeable pair of ops.
+  Measured (README, moonshot section): no better than whole-edit costs over 48 seeds, so off by default.
 
 * An escape (``--escape S``): after S queries in a row without a new best answer, one query is the
   best cell of a *joint* sample of the GP posterior over the whole table (Thompson sampling), then
@@ -36,6 +34,7 @@ Built for queries-to-optimum (how soon the best cell is queried), from parts of 
   sample over all cells costs a few tensor products, and Matheron's rule turns it into a posterior
   sample with the Cholesky factor the GP already keeps. Why: the mean never queries a cell the
   answers so far rate low, so a run in a basin a few coordinated edits from the optimum stays there.
+  Measured (README): recovers most cifar10 runs that miss the optimum, off by default.
 
 Acquisition (``--acquisition``): posterior mean (``mean``), expected improvement over the best
 answer (``ei``) or an upper confidence bound ``mean + kappa * std`` (``ucb``).
