@@ -132,3 +132,92 @@ def test_runs_under_the_protocol_runner(tmp_path):
     logs = run.run_grid(*run.parse_args(["--method", "table_bo", "--datasets", "cifar10", "--seeds", "2",
                                          "--queries", "20", "--workers", "1", "--out", str(tmp_path), "--quiet"]))
     assert len(logs) == 2 and all(log["n_queries"] == 20 for log in logs)
+
+
+def test_similar_ops_make_a_convolution_swap_a_fraction_of_an_edit():
+    from preprocessing.nasbench201 import NB201Space, index_of_ops
+
+    space = NB201Space()
+    base = ("nor_conv_3x3", "nor_conv_3x3", "nor_conv_3x3", "skip_connect", "nor_conv_3x3", "nor_conv_1x1")
+    conv_swap = base[:5] + ("nor_conv_3x3",)
+    to_pool = base[:5] + ("avg_pool_3x3",)
+    two_swaps = ("nor_conv_1x1",) + base[1:5] + ("nor_conv_3x3",)
+    keys = [index_of_ops(c) for c in (base, conv_swap, to_pool, two_swaps)]
+    positions = np.searchsorted(space.keys(), keys)
+
+    def distances(features):
+        x = features[positions].astype(np.float64)
+        return ((x[1:] - x[0]) ** 2).sum(1) / 2
+
+    np.testing.assert_allclose(distances(table_bo.kernel_features(space)), [1, 1, 2])
+    similar = table_bo.kernel_features(space, ["nor_conv_1x1", "nor_conv_3x3"], 0.25)
+    np.testing.assert_allclose(distances(similar), [0.25, 1, 0.5], atol=1e-6)
+    with pytest.raises(InputError, match="not an op"):
+        table_bo.kernel_features(space, ["nor_conv_1x1", "conv5x5"], 0.25)
+
+
+def test_similar_ops_flags_are_checked():
+    for extra in (["--similar-cost", "0"], ["--similar-cost", "1.5"], ["--similar-ops", "a", "a"]):
+        with pytest.raises(InputError):
+            table_bo.check_args(method_args(*extra))
+
+
+def test_product_prior_samples_have_the_kernel_as_covariance_and_matheron_fits_the_answers():
+    from preprocessing.nasbench201 import NB201Space
+
+    space = NB201Space()
+    theta = 0.3
+    prior = table_bo.ProductPrior(space, theta, table_bo.op_embedding(space))
+    rng = np.random.default_rng(0)
+    samples = np.stack([prior.sample(rng) for _ in range(3000)])
+    cells = [0, 1, 7, 777, 15624]
+    features = space.onehot()[cells].astype(np.float64)
+    edits = ((features[:, None] - features[None]) ** 2).sum(-1) / 2
+    np.testing.assert_allclose(np.cov(samples[:, cells].T), np.exp(-theta * edits), atol=0.08)
+
+    gp = table_bo.IncrementalGP(space.onehot(), theta, noise=1e-4, capacity=8)
+    observed = [3, 500, 9000, 15000]
+    for p in observed:
+        gp.add(p)
+    targets = np.array([1.0, -1.0, 0.5, 2.0])
+    posterior = np.stack([gp.posterior_sample(targets, prior.sample(rng), rng) for _ in range(200)])
+    np.testing.assert_allclose(posterior[:, observed], np.broadcast_to(targets, (200, 4)), atol=0.06)
+    mean, _ = gp.posterior(targets, with_std=False)
+    assert np.abs(posterior.mean(0) - mean).max() < 0.3  # 200 draws: the sample mean is the posterior mean
+
+
+def test_escape_queries_a_thompson_sample_after_stagnation():
+    from preprocessing.nasbench201 import NB201Space
+
+    bench = Benchmark(space="nb201", arch_strings=list(map(str, range(15625))),
+                      datasets={"d": MetricTable(valid_mean=-np.arange(15625.0), test_mean=np.zeros(15625),
+                                                 train_time_s=np.ones(15625), valid_seeds=np.zeros((15625, 3)))})
+    runs = []
+    for escape in ("2", "2", "0"):
+        args = method_args("--init-samples", "3", "--escape", escape)
+        oracle = Oracle(bench, "d", max_queries=30, to_string=str)
+        try:
+            table_bo.search(NB201Space(), oracle, np.random.default_rng(5), args, None)
+        except BudgetExhausted:
+            pass
+        runs.append(oracle)
+    assert [t["arch"] for t in runs[0].trajectory] == [t["arch"] for t in runs[1].trajectory]
+    assert runs[0].n_queries == 30 and runs[0].n_requeries == 0
+    assert [t["arch"] for t in runs[0].trajectory] != [t["arch"] for t in runs[2].trajectory]  # it did escape
+    with pytest.raises(InputError, match="differ only in node ops"):
+        class Rewired(GridSpace):
+            name, node_types, cells_per_arch = "rewired", ("in", "a", "out"), 1
+
+            def graphs(self):
+                adj = np.zeros((len(self), 3, 3), dtype=np.float32)
+                adj[1:, 0, 1] = 1
+                return adj, np.eye(3, dtype=np.float32)[np.zeros((len(self), 3), dtype=int)]
+        table_bo.ProductPrior(Rewired(), 0.3, np.eye(3))
+
+
+def test_escape_and_similar_ops_refuse_in_the_parent(tmp_path):
+    common = ["--method", "table_bo", "--datasets", "cifar10", "--seeds", "1", "--queries", "5", "--workers", "1",
+              "--out", str(tmp_path), "--quiet"]
+    with pytest.raises(InputError, match="not an op"):
+        run.run_grid(*run.parse_args(common + ["--similar-ops", "nor_conv_1x1", "conv5x5"]))
+    assert not list(tmp_path.rglob("*.json"))
