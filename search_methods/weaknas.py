@@ -52,7 +52,8 @@ def add_arguments(parser) -> None:
                         help="base of the exponential top-N decay, in (0, 1) (paper: 0.96)")
     parser.add_argument("--hidden", type=int, nargs="+", default=[128] * 4,
                         help="MLP hidden widths (default 128 128 128 128, the setting of the reported grids, "
-                             "about 20x cheaper; paper: 1000 1000 1000 1000 with --train-steps 100 --lr 1e-3)")
+                             "about 20x cheaper; paper: 1000 1000 1000 1000 with --train-steps 100 --lr 1e-3 "
+                             "--weight-decay 1e-4 --fit-batch 200)")
     parser.add_argument("--train-steps", type=int, default=50,
                         help="full-batch Adam steps per predictor fit (default 50)")
     parser.add_argument("--lr", type=float, default=0.01, help="Adam learning rate of the predictor (default 0.01)")
