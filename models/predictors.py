@@ -92,7 +92,9 @@ class MLPPredictor:
     Args:
         hidden: hidden widths (paper: 4 x 1000).
         n_models: ensemble members; each gets its own initialisation, all see the same data.
-        steps: full-batch Adam steps per :meth:`fit`.
+        steps: Adam steps per :meth:`fit`: full-batch steps, or with ``batch_size`` epochs.
+        batch_size: if set and smaller than the labels, each step is an epoch of shuffled mini-batches of
+            this size (sklearn's MLPRegressor, which WeakNAS used: min(200, n)); None = full batch.
         lr: Adam learning rate.
         weight_decay: L2 penalty (Adam ``weight_decay``).
         chunk: rows scored per forward pass in :meth:`predict` (bounds memory at
@@ -101,17 +103,19 @@ class MLPPredictor:
     """
 
     def __init__(self, hidden: tuple[int, ...] = PAPER_HIDDEN, n_models: int = 1, steps: int = 200,
-                 lr: float = 1e-3, weight_decay: float = 0.0, chunk: int = 4096, device="cpu"):
+                 lr: float = 1e-3, weight_decay: float = 0.0, chunk: int = 4096, device="cpu",
+                 batch_size: int | None = None):
         hidden = tuple(int(h) for h in hidden)
         if not hidden or min(hidden) < 1:
             raise InputError(f"hidden widths must be positive integers, got {hidden}")
-        if n_models < 1 or steps < 1 or chunk < 1:
-            raise InputError("n_models, steps and chunk must be at least 1")
+        if n_models < 1 or steps < 1 or chunk < 1 or (batch_size is not None and batch_size < 1):
+            raise InputError("n_models, steps, chunk and batch_size must be at least 1")
         if lr <= 0 or weight_decay < 0:
             raise InputError("lr must be positive and weight_decay non-negative")
         self.hidden, self.n_models, self.steps = hidden, int(n_models), int(steps)
         self.lr, self.weight_decay, self.chunk = float(lr), float(weight_decay), int(chunk)
         self.device = torch.device(device)
+        self.batch_size = None if batch_size is None else int(batch_size)
         self.model: StackedMLP | None = None
         self._y_mean = 0.0
         self._y_std = 1.0
@@ -132,12 +136,19 @@ class MLPPredictor:
         self.model = StackedMLP(X.shape[1], self.hidden, self.n_models, generator).to(self.device)
         X, target = X.to(self.device), target.to(self.device)
         optimiser = torch.optim.Adam(self.model.parameters(), lr=self.lr, weight_decay=self.weight_decay, fused=True)
+        n = len(target)
+        batch = n if self.batch_size is None else min(self.batch_size, n)
         for _ in range(self.steps):
-            optimiser.zero_grad(set_to_none=True)
-            # Sum over members of each member's MSE: the members' gradients stay independent.
-            loss = ((self.model(X) - target) ** 2).mean(dim=1).sum()
-            loss.backward()
-            optimiser.step()
+            # Full batch: one step; mini-batches: one epoch over a seeded shuffle (the order is not used
+            # when the batch is the whole set, so full-batch fits draw nothing and stay as they were).
+            order = None if batch == n else torch.randperm(n, generator=generator).to(self.device)
+            for start in range(0, n, batch):
+                rows = slice(None) if order is None else order[start:start + batch]
+                optimiser.zero_grad(set_to_none=True)
+                # Sum over members of each member's MSE: the members' gradients stay independent.
+                loss = ((self.model(X[rows]) - target[rows]) ** 2).mean(dim=1).sum()
+                loss.backward()
+                optimiser.step()
         return self
 
     @torch.no_grad()

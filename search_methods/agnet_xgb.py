@@ -19,7 +19,7 @@ prepare = agnet_search.prepare
 
 
 def add_arguments(parser) -> None:
-    agnet_search.add_arguments(parser)
+    agnet_search.add_generator_arguments(parser)
     parser.add_argument("--xgb-objective", choices=("reg", "rank"), default="reg",
                         help="XGBoost objective: 'reg' = squared-error regression, 'rank' = pairwise ranking "
                              "(default reg)")

@@ -229,7 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--overwrite", action="store_true", help="rerun runs whose log exists")
     parser.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     group = parser.add_argument_group("AG-Net flags")
-    agnet_search.add_arguments(group)
+    agnet_search.add_generator_arguments(group)
     return parser
 
 
