@@ -89,8 +89,10 @@ def test_shared_wiring_path_trains_and_scores_like_the_general_path(monkeypatch)
     (out_fast ** 2).sum().backward()
     (out_general ** 2).sum().backward()
     scale = max(float(p.grad.abs().max()) for p in general.parameters())
-    for a, b in zip(fast.parameters(), general.parameters()):  # biases before a batch norm: gradient ~0, noise
-        assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=1e-5 * scale)
+    for (name, a), b in zip(fast.named_parameters(), general.parameters()):
+        # a bias just before a batch norm has a zero gradient in exact arithmetic: both are rounding noise
+        tolerance = 1e-4 * scale if name.endswith("mlp.0.bias") or name.endswith("mlp.3.bias") else 1e-5 * scale
+        assert torch.allclose(a.grad, b.grad, rtol=1e-3, atol=tolerance), name
     fast.eval(), general.eval()
     with torch.no_grad():
         general_scores = general.folded(cells)
