@@ -15,6 +15,13 @@ class InputError(ValueError):
     """Bad input from the user: the message names what is wrong and how to fix it."""
 
 
+def require_at_least_one(args, names) -> None:
+    """One ``error:`` line for the first flag in ``names`` (argparse dest names) whose value is below 1."""
+    for name in names:
+        if getattr(args, name) < 1:
+            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+
+
 def cli_entry(main):
     """Decorate a CLI ``main``: InputError -> one line on stderr and exit status 2."""
 

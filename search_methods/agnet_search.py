@@ -32,7 +32,7 @@ import torch
 from models.agnet import AGNet, cell_encoding
 from models.agnet_cells import GeneratorCells
 from models.pretrain_agnet import ensure_agnet_generator
-from preprocessing.errors import InputError
+from preprocessing.errors import InputError, require_at_least_one
 from search_methods.oracle import BudgetExhausted
 
 LOSS_WEIGHTINGS = ("sampling", "both")
@@ -77,9 +77,7 @@ def add_generator_arguments(parser) -> None:
 
 def check_args(args) -> None:
     """InputError for flag values a search cannot run with."""
-    for name in ("initial", "top_k", "candidates", "max_samples", "train_steps", "batch_size"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    require_at_least_one(args, ("initial", "top_k", "candidates", "max_samples", "train_steps", "batch_size"))
     if args.lr <= 0 or args.weight_factor <= 0:
         raise InputError("--lr and --weight-factor must be positive")
     if not 0 <= args.recon_weight <= 1:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from preprocessing.errors import InputError
+from preprocessing.errors import InputError, require_at_least_one
 from search_methods.bananas import mutation_candidates, query_top, standardised
 from search_methods.evolution import random_unseen
 from search_methods.oracle import BudgetExhausted
@@ -38,9 +38,7 @@ def add_arguments(parser) -> None:
 
 def prepare(args, benchmark, space) -> None:
     """Flag checks, before any run starts."""
-    for name in ("initial", "batch", "candidates", "parents", "gin_layers", "gin_width", "epochs"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    require_at_least_one(args, ("initial", "batch", "candidates", "parents", "gin_layers", "gin_width", "epochs"))
     if args.lr <= 0:
         raise InputError("--lr must be positive")
 

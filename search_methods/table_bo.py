@@ -45,7 +45,7 @@ import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.stats import norm
 
-from preprocessing.errors import InputError
+from preprocessing.errors import InputError, require_at_least_one
 from search_methods.weaknas import expected_improvement
 
 DESCRIPTION = "Table BO: GP on the flat encoding scoring every cell per query, rank targets, local phase"
@@ -94,9 +94,7 @@ def add_arguments(parser) -> None:
 def check_args(args) -> None:
     if args.escape < 0:
         raise InputError("--escape must be 0 or more")
-    for name in ("init_samples", "batch", "score_pool"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    require_at_least_one(args, ("init_samples", "batch", "score_pool"))
     if args.local_top < 0 or args.local_max < 0:
         raise InputError("--local-top and --local-max must be 0 or more")
     if args.theta <= 0 or args.noise <= 0:

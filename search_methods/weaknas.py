@@ -32,7 +32,7 @@ import numpy as np
 from scipy.stats import norm
 
 from models.predictors import MLPPredictor
-from preprocessing.errors import InputError
+from preprocessing.errors import InputError, require_at_least_one
 
 DESCRIPTION = "WeakNAS: iterated weak MLP predictors, uniform sampling from the predicted top-N"
 SCHEDULE_QUERIES = 1000  # the paper's max_sample: schedule length when no query budget is set
@@ -96,9 +96,7 @@ def expected_improvement(mean: np.ndarray, std: np.ndarray, best: float) -> np.n
 
 
 def check_args(args) -> None:
-    for name in ("init_samples", "batch", "top_start", "top_end", "train_steps", "score_pool"):
-        if getattr(args, name) < 1:
-            raise InputError(f"--{name.replace('_', '-')} must be at least 1")
+    require_at_least_one(args, ("init_samples", "batch", "top_start", "top_end", "train_steps", "score_pool"))
     if args.top_end > args.top_start:
         raise InputError(f"--top-end ({args.top_end}) must not exceed --top-start ({args.top_start})")
     if args.ensemble < 2 and args.method == "weaknas_ei":
