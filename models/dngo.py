@@ -22,6 +22,7 @@ from torch import nn
 
 from models.bayesian_linear_regression import BayesianLinearRegression
 from models.device import move
+from models.optim import LeanAdam
 from preprocessing.errors import InputError
 
 # pybnn's DNGO network: 3 tanh hidden layers of 50 units.
@@ -92,7 +93,7 @@ class DNGO:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(int(seed))
                 self.network = self.make_network()
-        optimiser = torch.optim.Adam(self.network.parameters(), lr=self.lr, fused=True)
+        optimiser = LeanAdam(self.network.parameters(), lr=self.lr)
         self.network.train()
         batch = len(y) if self.batch_size is None else min(self.batch_size, len(y))
         for _ in range(epochs):
@@ -100,7 +101,7 @@ class DNGO:
             # pybnn drops the last incomplete batch; every point is still seen over the epochs
             for start in range(0, len(y) - batch + 1, batch):
                 rows = order[start:start + batch]
-                optimiser.zero_grad(set_to_none=True)
+                optimiser.zero_grad()
                 loss = torch.mean((self.network(self._on_network(x[rows])) - self._on_network(target[rows])) ** 2)
                 loss.backward()
                 optimiser.step()

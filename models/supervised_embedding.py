@@ -26,11 +26,16 @@ class GraphEncoder(nn.Module):
     """GIN over each cell's own graph -> (B, latent) architecture representation.
 
     n_nodes: N.  n_types: node types T.  hidden: GIN width.  latent: output size.  n_layers: GIN layers.
+    wiring: the symmetric (N, N) adjacency that every input cell has (:func:`shared_wiring` of the whole
+    space's cells: NB201), so a batch need not be checked for it; None = check each batch.
     """
 
-    def __init__(self, n_nodes: int, n_types: int, hidden: int = 32, latent: int = 16, n_layers: int = 4):
+    def __init__(self, n_nodes: int, n_types: int, hidden: int = 32, latent: int = 16, n_layers: int = 4,
+                 wiring: torch.Tensor | None = None):
         super().__init__()
         self.n_nodes = n_nodes
+        self.register_buffer("wiring", wiring, persistent=False)  # follows .to(device); not a weight
+        self._folded: tuple[tuple, list] | None = None  # (weight versions, folded weights) of the last folded()
         dims = [n_types] + [hidden] * n_layers
         self.layers = nn.ModuleList(GINLayer(dims[i], dims[i + 1]) for i in range(n_layers))
         self.to_latent = nn.Linear(hidden, latent)
@@ -38,7 +43,7 @@ class GraphEncoder(nn.Module):
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """cells (B, N, N + T) -> (B, latent)."""
         adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
-        mix = _shared_wiring(adj, h)
+        mix = self.wiring if self.wiring is not None else shared_wiring(adj, h)
         if mix is not None:
             return self._forward_shared(mix, h)
         adj_sym = adj + adj.transpose(1, 2)
@@ -74,30 +79,43 @@ class GraphEncoder(nn.Module):
             raise RuntimeError("GraphEncoder.folded uses the running batch-norm statistics: call eval() first")
         adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
         batch, nodes, _ = h.shape
-        mix = _shared_wiring(adj, h)
+        mix = self.wiring if self.wiring is not None else shared_wiring(adj, h)
         if mix is not None:  # node-major, as in _forward_shared
             eye = torch.eye(nodes, dtype=h.dtype, device=h.device)
             h = h.transpose(0, 1).reshape(nodes, -1)
-            for layer in self.layers:
-                w1, b1 = _fold(layer.mlp[0], layer.mlp[1])
-                w2, b2 = _fold(layer.mlp[3], layer.norm)
-                w1, w2 = w1.T.contiguous(), w2.T.contiguous()  # MKL: 1.4x faster than a transposed view
+            for layer, (_, b1, _, b2, w1_t, w2_t) in zip(self.layers, self._folded_weights()):
                 aggregated = (((1 + layer.eps) * eye + mix) @ h).view(nodes * batch, -1)
-                x = torch.mm(aggregated, w1).add_(b1).relu_()
-                h = torch.mm(x, w2).add_(b2).relu_().view(nodes, -1)
+                x = torch.mm(aggregated, w1_t).add_(b1).relu_()
+                h = torch.mm(x, w2_t).add_(b2).relu_().view(nodes, -1)
             return self.to_latent(h.view(nodes, batch, -1).mean(0))
         real = (h.sum(-1) > 0).float()[..., None]
         mix = (adj + adj.transpose(1, 2)) + torch.eye(nodes)
-        for layer in self.layers:
-            w1, b1 = _fold(layer.mlp[0], layer.mlp[1])
-            w2, b2 = _fold(layer.mlp[3], layer.norm)
+        for layer, (w1, b1, w2, b2, _, _) in zip(self.layers, self._folded_weights()):
             aggregated = (mix + layer.eps * torch.eye(nodes)) @ h
             x = torch.addmm(b1, aggregated.reshape(batch * nodes, -1), w1.T).relu_()
             h = torch.addmm(b2, x, w2.T).relu_().view(batch, nodes, -1) * real  # padding stays zero
         return self.to_latent((h * real).sum(1) / real.sum(1).clamp(min=1))
 
 
-def _shared_wiring(adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor | None:
+    def _folded_weights(self) -> list[tuple[torch.Tensor, ...]]:
+        """Per layer (w1, b1, w2, b2, w1^T, w2^T): the linear maps with the batch norms folded in
+        (:func:`_fold`), weights (out, in), and their transposes made contiguous for the node-major
+        path (MKL: 1.4x faster there than a transposed view).
+        Computed once per set of weights: DNGO scores the space in chunks between two fits; a tensor's
+        version counter moves with every in-place update (Adam, the running statistics) and its data
+        pointer with a move to another device."""
+        versions = tuple((t._version, t.data_ptr()) for t in (*self.parameters(), *self.buffers()))
+        if self._folded is None or self._folded[0] != versions:
+            weights = []
+            for layer in self.layers:
+                w1, b1 = _fold(layer.mlp[0], layer.mlp[1])
+                w2, b2 = _fold(layer.mlp[3], layer.norm)
+                weights.append((w1, b1, w2, b2, w1.T.contiguous(), w2.T.contiguous()))
+            self._folded = (versions, weights)
+        return self._folded[1]
+
+
+def shared_wiring(adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor | None:
     """The symmetric (N, N) adjacency of a batch whose cells all have the same wiring and no padded
     node, else None (NB-101 cells differ in both)."""
     if len(adj) == 0 or not bool((adj == adj[:1]).all()) or not bool((ops.sum(-1) > 0).all()):

@@ -15,7 +15,7 @@ cifar10, seeds 1000-1039, test of the best-by-valid cell at 150 queries: from sc
 """
 from __future__ import annotations
 
-from models.supervised_embedding import TanhBasis
+from models.supervised_embedding import TanhBasis, shared_wiring
 from search_methods import dngo
 from preprocessing import spaces
 from search_methods.supervised_reinforce import add_encoder_arguments, all_cell_inputs, build_encoder, check_encoder_args
@@ -38,5 +38,6 @@ def prepare(args, benchmark, space) -> None:
 
 def search(space, oracle, rng, args, context) -> None:
     inputs = all_cell_inputs(space)
-    surrogate = dngo.make_surrogate(args, lambda: (TanhBasis(build_encoder(args, space)), 16))
+    wiring = shared_wiring(inputs[..., :space.n_nodes], inputs[..., space.n_nodes:])  # checked once, not per batch
+    surrogate = dngo.make_surrogate(args, lambda: (TanhBasis(build_encoder(args, space, wiring)), 16))
     dngo.bo_search(space, oracle, rng, args, inputs, surrogate)

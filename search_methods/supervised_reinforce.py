@@ -40,10 +40,11 @@ def add_arguments(parser) -> None:
                         help="Adam learning rate of the encoder (default 1e-3)")
 
 
-def build_encoder(args, space) -> GraphEncoder:
-    """A freshly initialised encoder for the space's graphs (weights from torch's global generator)."""
+def build_encoder(args, space, wiring: torch.Tensor | None = None) -> GraphEncoder:
+    """A freshly initialised encoder for the space's graphs (weights from torch's global generator);
+    ``wiring``: :func:`~models.supervised_embedding.shared_wiring` of every cell of the space."""
     return GraphEncoder(space.n_nodes, len(space.node_types), hidden=args.gin_hidden, latent=16,
-                        n_layers=args.gin_layers)
+                        n_layers=args.gin_layers, wiring=wiring)
 
 
 def all_cell_inputs(space) -> torch.Tensor:
