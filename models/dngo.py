@@ -96,13 +96,14 @@ class DNGO:
         optimiser = LeanAdam(self.network.parameters(), lr=self.lr)
         self.network.train()
         batch = len(y) if self.batch_size is None else min(self.batch_size, len(y))
+        x_on, target_on = self._on_network(x), self._on_network(target)  # once, not per step
         for _ in range(epochs):
-            order = torch.randperm(len(y), generator=generator)
+            order = self._on_network(torch.randperm(len(y), generator=generator))
             # pybnn drops the last incomplete batch; every point is still seen over the epochs
             for start in range(0, len(y) - batch + 1, batch):
                 rows = order[start:start + batch]
                 optimiser.zero_grad()
-                loss = torch.mean((self.network(self._on_network(x[rows])) - self._on_network(target[rows])) ** 2)
+                loss = torch.mean((self.network(x_on[rows]) - target_on[rows]) ** 2)
                 loss.backward()
                 optimiser.step()
         self.blr = BayesianLinearRegression(optimize=self.optimize_hypers).fit(self.basis(x), target.numpy())
