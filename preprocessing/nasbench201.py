@@ -250,6 +250,8 @@ SETTINGS = {
     "gmae": {"layers": 12, "dim": 64, "mask_ratio": 0.15, "epochs": 20, "limit": None},
     "agnet": {"epochs": 20, "limit": None},
     "predictor_eval": {"labels": (50, 100, 200, 400, 1000), "test_size": 2000},
+    # MetaD2A: no settings, but its generator and meta-predictor are meta-trained on these cells only
+    "metad2a": {},
 }
 
 

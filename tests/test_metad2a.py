@@ -231,3 +231,13 @@ def test_runner_meta_trains_a_missing_checkpoint_once(tmp_path, monkeypatch):
 def test_runner_rejects_bad_flags(micro, tmp_path, monkeypatch):
     with pytest.raises(InputError, match="--candidates"):
         runner_grid(tmp_path, micro[3], monkeypatch, "--candidates", "0")
+
+
+def test_runner_refuses_a_space_the_models_were_not_meta_trained_on(tmp_path, capsys):
+    from search_methods import run
+
+    with pytest.raises(SystemExit) as stop:
+        run.main(["--method", "metad2a", "--space", "nb101", "--seeds", "1", "--out", str(tmp_path), "--quiet"])
+    assert stop.value.code == 2
+    assert "error: the nb101 space has no metad2a settings" in capsys.readouterr().err
+    assert not list(tmp_path.rglob("*.json"))
