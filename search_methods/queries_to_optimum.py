@@ -22,10 +22,10 @@ import time
 import numpy as np
 
 from preprocessing.errors import InputError, cli_entry
-from search_methods import executor, results
+from search_methods import results
 from search_methods.oracle import BudgetedOracle, BudgetExhausted
-from search_methods.run import (dispatch, load_method, load_search_setup, method_defaults, parse_args, parse_seeds,
-                                run_claimed, run_config, run_identity)
+from search_methods.run import (load_method, load_search_setup, method_defaults, parse_args, parse_seeds, run_config,
+                                run_identity, run_prepared)
 
 DEFAULT_QUERIES = 1000
 
@@ -151,14 +151,8 @@ def main(argv=None) -> None:
     for dataset in args.datasets:
         optimum(setup, dataset)  # unknown dataset or a space without a table: one error line before any work
     seeds = parse_seeds(args.seeds)
-    options = executor.ExecutorOptions.from_args(args)
     identity = run_identity(args, results.table_identity(args.space, args.table))
-
-    def run_jobs(jobs):
-        context = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") else None
-        dispatch(args, options, jobs, _task, (_init, (args.space, args.table)), (args, context))
-
-    run_claimed(args, args.datasets, seeds, identity, run_jobs)
+    run_prepared(args, module, setup, seeds, identity, _task, (_init, (args.space, args.table)))
     if not args.quiet:
         for dataset in args.datasets:
             logs = [results.find_log(args.out, identity, dataset, s) for s in seeds]

@@ -315,6 +315,25 @@ def run_claimed(args, datasets, seeds, identity: dict, run_jobs, before_claiming
                 claims.wait(path)
 
 
+def run_prepared(args, module, setup, seeds, identity: dict, task, initializer) -> None:
+    """Run the grid's pending (dataset, seed) jobs through ``task`` (:func:`dispatch`), the method's
+    ``prepare`` called once, before the first claim and only if a run is missing: a method that cannot
+    run here refuses before any claim or file is made, and a finished grid loads no model."""
+    options = executor.ExecutorOptions.from_args(args)
+    prepared = {}
+
+    def prepare() -> None:
+        if "context" not in prepared:
+            prepared["context"] = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") \
+                else None
+
+    def run_jobs(jobs):
+        prepare()
+        dispatch(args, options, jobs, task, initializer, (args, prepared["context"]))
+
+    run_claimed(args, args.datasets, seeds, identity, run_jobs, before_claiming=prepare)
+
+
 def run_grid(args, module) -> list[dict]:
     table = results.table_identity(args.space, args.table)
     setup = load_search_setup(args.space, args.table)
@@ -327,22 +346,8 @@ def run_grid(args, module) -> list[dict]:
         simulated_time_per_query(setup, dataset, args.time_per_query)
         check_time_budget(args, setup, dataset)
     seeds = parse_seeds(args.seeds)
-    options = executor.ExecutorOptions.from_args(args)
     identity = run_identity(args, table)
-
-    prepared = {}
-
-    def prepare() -> None:
-        if "context" not in prepared:
-            prepared["context"] = module.prepare(args, setup.benchmark, setup.space) if hasattr(module, "prepare") \
-                else None
-
-    def run_jobs(jobs):
-        prepare()
-        dispatch(args, options, jobs, _run_task, (_setup, (args.space, args.table)), (args, prepared["context"]))
-
-    # prepare first: a method that cannot run here refuses before any claim or file is made
-    run_claimed(args, args.datasets, seeds, identity, run_jobs, before_claiming=prepare)
+    run_prepared(args, module, setup, seeds, identity, _run_task, (_setup, (args.space, args.table)))
     logs = [results.find_log(args.out, identity, d, s) for d in args.datasets for s in seeds]
     if any(log is None for log in logs):  # a worker wrote under another identity: a bug, not bad input
         raise RuntimeError(f"runs of {args.method} ended without their logs under {args.out}")

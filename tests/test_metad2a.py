@@ -241,3 +241,16 @@ def test_runner_refuses_a_space_the_models_were_not_meta_trained_on(tmp_path, ca
     assert stop.value.code == 2
     assert "error: the nb101 space has no metad2a settings" in capsys.readouterr().err
     assert not list(tmp_path.rglob("*.json"))
+
+
+def test_queries_to_optimum_refuses_before_claiming_any_run(tmp_path, capsys):
+    """The q2o entry point prepares the method before its first claim, as the runner does: a refusal
+    leaves no claim, temp file or log behind."""
+    from search_methods import queries_to_optimum
+
+    with pytest.raises(SystemExit) as stop:
+        queries_to_optimum.main(["--method", "metad2a", "--space", "nb101", "--seeds", "2", "--out", str(tmp_path),
+                                 "--quiet"])
+    assert stop.value.code == 2
+    assert "error: the nb101 space has no metad2a settings" in capsys.readouterr().err
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
