@@ -18,6 +18,12 @@ average of the machine while it was measured; above 1 per core the machine was s
 retraining it from scratch: faster, but measured 0.1 worse on cifar10, so not the default) in the
 same process: the printed ratio is its speed-up. CPU seconds on a heavily shared machine still
 vary (up to 2x between measurements at load 20 on 2 cores): compare ratios from one run.
+
+A virtual machine's speed also drifts with what shares its host, which its load average does not
+show (the same supervised_bo code measured 3.17 and 6.61 CPU-s per run ten minutes apart on an idle
+guest). So the first and last lines also time a fixed reference workload, one supervised-BO surrogate
+fit (a GIN of width 32 trained for 50 full-batch epochs on 80 NB201 cells, the median of 5): when
+it reads slower than usual, every figure of the run is slow by about as much.
 """
 from __future__ import annotations
 
@@ -40,6 +46,30 @@ LIMIT_S = 600.0
 GRID_RUNS = 300
 WORKERS = 2
 OPTIONS = {"supervised_bo": ["--warm-epochs", "10"]}  # method -> flags of a faster, non-default (weaker) setting
+
+
+def reference_fit_ms(repeats: int = 5) -> float:
+    """Median CPU milliseconds of one fixed supervised-BO surrogate fit (see the module docstring)."""
+    import torch
+
+    from models.dngo import DNGO, BasisRegressor
+    from models.supervised_embedding import GraphEncoder, TanhBasis, shared_wiring
+    from preprocessing import spaces
+    from search_methods.supervised_reinforce import all_cell_inputs
+
+    torch.set_num_threads(1)
+    space = spaces.full_space("nb201")
+    cells = all_cell_inputs(space)[:80]
+    wiring = shared_wiring(cells[..., :space.n_nodes], cells[..., space.n_nodes:])
+    targets = np.linspace(0.0, 1.0, len(cells))
+    surrogate = DNGO(lambda: BasisRegressor(TanhBasis(GraphEncoder(space.n_nodes, len(space.node_types),
+                                                                    wiring=wiring)), 16), epochs=50)
+    times = []
+    for _ in range(repeats + 1):  # the first is a warm-up
+        start = time.process_time()
+        surrogate.fit(cells, targets, seed=0)
+        times.append(time.process_time() - start)
+    return float(np.median(times[1:]) * 1e3)
 
 
 def load_note() -> str:
@@ -105,7 +135,8 @@ def main(argv=None) -> dict:
         raise InputError(f"unknown method(s) {', '.join(unknown)}; available: {', '.join(METHODS)}")
     if args.seeds_per_dataset < 1:
         raise InputError("--seeds-per-dataset must be at least 1")
-    print(f"P150 grid = {GRID_RUNS} runs on {WORKERS} workers; limit {LIMIT_S / 60:.0f} min; start: {load_note()}")
+    print(f"P150 grid = {GRID_RUNS} runs on {WORKERS} workers; limit {LIMIT_S / 60:.0f} min; start: {load_note()}; "
+          f"reference fit {reference_fit_ms():.0f} CPU-ms", flush=True)
     grid_s = {}
     for method in args.methods:
         if method in args.full:
@@ -128,7 +159,7 @@ def main(argv=None) -> dict:
             print(f"{'':>14}  with {' '.join(OPTIONS[method])}: {fast_s / 60:5.1f} min; {seconds / fast_s:.2f}x "
                   f"faster than the default (same process, {load_note()})", flush=True)
     worst = max(grid_s, key=grid_s.get)
-    print(f"slowest: {worst} {grid_s[worst] / 60:.1f} min; end: {load_note()}")
+    print(f"slowest: {worst} {grid_s[worst] / 60:.1f} min; end: {load_note()}; reference fit {reference_fit_ms():.0f} CPU-ms")
     return grid_s
 
 

@@ -1,3 +1,5 @@
+import re
+
 import pytest
 
 from benchmarks import bench_grid_times
@@ -11,6 +13,9 @@ def test_grid_time_is_extrapolated_from_cpu_seconds_and_states_the_load(capsys, 
     assert set(grid) == {"random", "evolution"} and all(0 < s < bench_grid_times.LIMIT_S for s in grid.values())
     assert "extrapolated from 3 runs" in out and "load 7.5 on 2 cores, shared machine" in out
     assert "slowest:" in out
+    # the host's speed, read off a fixed workload at the start and the end
+    references = re.findall(r"reference fit (\d+) CPU-ms", out)
+    assert len(references) == 2 and all(int(ms) > 0 for ms in references)
 
 
 def test_unknown_method_is_one_error_line(capsys):
