@@ -73,8 +73,9 @@ class StackedMLP(nn.Module):
     def score(self, x: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` without autograd, about 2x faster on CPU: ``baddbmm`` with a broadcast
         bias runs at about 60% of ``bmm``'s speed, so the bias and the ReLU are applied in place
-        after a plain ``bmm``. Bit-identical where MKL adds the bias after the product (the Intel
-        CPUs measured); on AMD Zen 5 it differs from :meth:`forward` by float32 rounding (<= 1 ulp
+        after a plain ``bmm``. Bit-identical where MKL adds the bias after the product (the machine
+        of the earlier sessions); on AMD Zen 5 it differs from :meth:`forward` by float32 rounding
+        (<= 1 ulp
         of the hidden units; tested)."""
         h = self._first_layer(x).contiguous()
         for weight, bias in zip(self.weights[1:], self.biases[1:]):

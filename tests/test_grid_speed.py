@@ -63,7 +63,7 @@ def test_stacked_mlp_scoring_path_matches_forward():
     for weight, bias in zip(model.weights[1:], model.biases[1:]):
         reference = torch.baddbmm(bias, torch.relu(reference), weight)
     assert torch.equal(model(x), reference.squeeze(-1))
-    # bit-identical on Intel's MKL path; elsewhere (AMD Zen 5) baddbmm fuses the bias: float32 rounding only
+    # bit-identical where MKL adds the bias after the product; on AMD Zen 5 baddbmm fuses it: rounding only
     assert torch.allclose(model.score(x), reference.squeeze(-1), rtol=1e-6, atol=2e-6)
     assert not torch.allclose(model.score(x), reference.squeeze(-1) + 1e-4, rtol=1e-6, atol=2e-6)
 
