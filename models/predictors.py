@@ -75,8 +75,7 @@ class StackedMLP(nn.Module):
         bias runs at about 60% of ``bmm``'s speed, so the bias and the ReLU are applied in place
         after a plain ``bmm``. Bit-identical where MKL adds the bias after the product (the machine
         of the earlier sessions); on AMD Zen 5 it differs from :meth:`forward` by float32 rounding
-        (<= 1 ulp
-        of the hidden units; tested)."""
+        (<= 1 ulp of the hidden units; tested)."""
         h = self._first_layer(x).contiguous()
         for weight, bias in zip(self.weights[1:], self.biases[1:]):
             h = torch.bmm(h.relu_(), weight).add_(bias)
