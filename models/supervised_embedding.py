@@ -43,7 +43,7 @@ class GraphEncoder(nn.Module):
     def forward(self, cells: torch.Tensor) -> torch.Tensor:
         """cells (B, N, N + T) -> (B, latent)."""
         adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
-        mix = self.wiring if self.wiring is not None else shared_wiring(adj, h)
+        mix = self._wiring_of(adj, h)
         if mix is not None:
             return self._forward_shared(mix, h)
         adj_sym = adj + adj.transpose(1, 2)
@@ -56,6 +56,10 @@ class GraphEncoder(nn.Module):
             return out.mean(1)
         weights = real.float()[..., None]
         return (out * weights).sum(1) / weights.sum(1).clamp(min=1)
+
+    def _wiring_of(self, adj: torch.Tensor, ops: torch.Tensor) -> torch.Tensor | None:
+        """The batch's shared symmetric wiring: the one given at construction, else :func:`shared_wiring`."""
+        return self.wiring if self.wiring is not None else shared_wiring(adj, ops)
 
     def _forward_shared(self, mix: torch.Tensor, ops: torch.Tensor) -> torch.Tensor:
         """:meth:`forward` for a batch whose cells share one wiring (NB201: every cell), equal up to
@@ -79,7 +83,7 @@ class GraphEncoder(nn.Module):
             raise RuntimeError("GraphEncoder.folded uses the running batch-norm statistics: call eval() first")
         adj, h = cells[..., :self.n_nodes], cells[..., self.n_nodes:]
         batch, nodes, _ = h.shape
-        mix = self.wiring if self.wiring is not None else shared_wiring(adj, h)
+        mix = self._wiring_of(adj, h)
         if mix is not None:  # node-major, as in _forward_shared
             eye = torch.eye(nodes, dtype=h.dtype, device=h.device)
             h = h.transpose(0, 1).reshape(nodes, -1)
