@@ -11,6 +11,8 @@ not ruled out. Here the model knows as much as a model can: it is fitted to *eve
   eigendecompositions (the leave-one-out mean of cell i is ``y_i - alpha_i / [(K + noise I)^-1]_ii``).
 * gradient-boosted trees (xgboost) on the one-hot encoding, k-fold: each cell predicted by a model trained on
   the other folds (80% of the table with 5 folds).
+* the other datasets' whole tables (MetaD2A's transfer, with NB201's own answers as the source tasks): cells
+  ranked by another dataset's validation accuracy, and by the sum of their ranks on all the other datasets.
 
 Printed per dataset and model: the optimum's rank among all cells by the prediction (1 = the model's top
 cell), and the ranks of the table's 2nd-5th cells. A rank r means that even this model puts r - 1 cells ahead
@@ -22,6 +24,8 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+
+from scipy.stats import rankdata
 
 from preprocessing.errors import InputError, cli_entry
 from search_methods import run
@@ -112,6 +116,12 @@ def main(argv=None) -> None:
                 loo = loo_gp_means(grid.reshape((n_ops,) * n_edges), theta, noise).reshape(-1)[grid_index]
                 print(f"{dataset}: GP theta {theta:g} noise {noise:g}, leave-one-out: optimum rank "
                       f"{rank_of(loo, optimum)}; 2nd-5th cells {[rank_of(loo, c) for c in runners_up]}", flush=True)
+        others = [d for d in setup.datasets if d != dataset]
+        source = {d: np.asarray(setup.benchmark.metrics(d).valid_mean, dtype=float) for d in others}
+        summed = sum(rankdata(v) for v in source.values())
+        transfer = "; ".join(f"by {d}'s table {rank_of(v, optimum)}" for d, v in source.items())
+        print(f"{dataset}: other datasets: optimum rank {transfer}; by the sum of their ranks "
+              f"{rank_of(summed, optimum)}", flush=True)
         if args.folds:
             oof = xgboost_cv(space.onehot(), valid, args.folds)
             print(f"{dataset}: xgboost {args.folds}-fold: optimum rank {rank_of(oof, optimum)}; 2nd-5th cells "

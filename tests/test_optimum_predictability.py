@@ -34,9 +34,13 @@ def test_rank_counts_cells_predicted_strictly_higher():
 def test_main_prints_a_rank_per_dataset_and_setting(capsys):
     op.main(["--thetas", "0.3", "--noises", "0.3", "--folds", "0"])
     lines = capsys.readouterr().out.strip().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["cifar10", "cifar100", "ImageNet16-120"]
-    ranks = [int(line.split("optimum rank ")[1].split(";")[0]) for line in lines]
+    gp = [line for line in lines if "GP theta 0.3 noise 0.3" in line]
+    transfer = [line for line in lines if "other datasets" in line]
+    assert [line.split(":")[0] for line in gp] == [line.split(":")[0] for line in transfer] == \
+        ["cifar10", "cifar100", "ImageNet16-120"]
+    ranks = [int(line.split("optimum rank ")[1].split(";")[0]) for line in gp]
     assert all(1 <= r <= 15625 for r in ranks) and ranks[2] > ranks[0]  # ImageNet16-120's optimum: the least predictable
+    assert "by cifar100's table" in transfer[0] and "cifar10's table" not in transfer[0]  # never its own table
 
 
 @pytest.mark.parametrize("flags", [["--folds", "1"], ["--thetas", "0"], ["--noises", "-1"]])
