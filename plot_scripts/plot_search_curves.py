@@ -4,13 +4,15 @@
                                               [--out figures]
 
 Per dataset, one figure of three panels, each with its legend to the right of the data: the
-best-by-valid test accuracy vs queries (log axis, the budgets of the summary's budget table
+best-by-valid test accuracy (validation where the logs have no test accuracy: NB-101's embedded table, the
+DARTS proxy; as :mod:`plot_scripts.summarize` reports) vs queries (log axis, the budgets of the summary's budget table
 marked) and vs simulated training time (hours), mean with a ± std band over seeds, and the CDF over
 seeds of the final test accuracy. Methods keep one colour / line style in every figure and are
 listed in the family order of :mod:`plot_scripts.methods`; different configurations of one method
 are separate lines (:func:`plot_scripts.stats.group_name`).
 
-Files are named ``search_curves_<protocol>_<dataset>_<name>.png``: ``all`` when every method of the
+Files are named ``search_curves_<protocol>_<space>_<dataset>_<name>.png`` (the space in the name: NB201's
+and NB-101's cifar10 figures of one protocol must not replace each other): ``all`` when every method of the
 logs is drawn, else the ``--name`` given with ``--methods`` (required then), so a figure of a subset
 never replaces the figure of all methods.
 """
@@ -32,23 +34,23 @@ from search_methods import results
 HOUR = 3600.0
 
 
-def curves_by_query(logs: list[dict]) -> np.ndarray:
-    """(seeds, max_queries) best_test after each query; runs that ended early carry their last value."""
+def curves_by_query(logs: list[dict], metric: str = "test") -> np.ndarray:
+    """(seeds, max_queries) ``best_<metric>`` after each query; runs that ended early carry their last value."""
     length = max(len(log["trajectory"]) for log in logs)
     out = np.full((len(logs), length), np.nan)
     for i, log in enumerate(logs):
-        best = [t["best_test"] for t in log["trajectory"]]
+        best = [t[f"best_{metric}"] for t in log["trajectory"]]
         out[i, :len(best)] = best
         out[i, len(best):] = best[-1] if best else np.nan
     return out
 
 
-def curves_by_time(logs: list[dict], grid: np.ndarray) -> np.ndarray:
-    """(seeds, len(grid)) best_test at each simulated time in seconds (NaN before a run's first result)."""
+def curves_by_time(logs: list[dict], grid: np.ndarray, metric: str = "test") -> np.ndarray:
+    """(seeds, len(grid)) ``best_<metric>`` at each simulated time in seconds (NaN before a run's first result)."""
     out = np.full((len(logs), len(grid)), np.nan)
     for i, log in enumerate(logs):
         times = np.array([t["sim_time_s"] for t in log["trajectory"]])
-        best = np.array([t["best_test"] for t in log["trajectory"]])
+        best = np.array([t[f"best_{metric}"] for t in log["trajectory"]])
         pos = np.searchsorted(times, grid, side="right") - 1
         out[i, pos >= 0] = best[pos[pos >= 0]]
     return out
@@ -82,16 +84,18 @@ def plot_dataset(logs_by_method: dict[str, list[dict]], dataset: str, protocol: 
     fig, axes = plt.subplots(3, 1, figsize=(10.5, 13.5), layout="constrained")
     alpha = max(0.04, 0.3 / len(methods))  # many overlapping bands would hide the lines
     all_logs = [log for logs in logs_by_method.values() for log in logs if log["trajectory"]]
+    metric = stats.reported_metric(all_logs)  # one metric for every line of a figure
+    accuracy = "test acc." if metric == "test" else "validation acc."
     max_time = max(log["trajectory"][-1]["sim_time_s"] for log in all_logs)
     first_time = min(log["trajectory"][0]["sim_time_s"] for log in all_logs)
     grid = np.linspace(first_time, max_time, 300)
     for method in methods:
         logs = logs_by_method[method]
-        by_query = curves_by_query(logs)
+        by_query = curves_by_query(logs, metric)
         label = f"{method} (n={len(logs)})"
         _band(axes[0], np.arange(1, by_query.shape[1] + 1), by_query, label, look[method], alpha)
-        _band(axes[1], grid / HOUR, curves_by_time(logs, grid), label, look[method], alpha)
-        final = np.sort([log["final"]["best_test"] for log in logs])
+        _band(axes[1], grid / HOUR, curves_by_time(logs, grid, metric), label, look[method], alpha)
+        final = np.sort([log["final"][f"best_{metric}"] for log in logs])
         s = look[method]
         axes[2].step(final, np.arange(1, len(final) + 1) / len(final), where="post", label=label,
                      color=s["color"], linestyle=s["linestyle"], linewidth=1.6)
@@ -100,13 +104,13 @@ def plot_dataset(logs_by_method: dict[str, list[dict]], dataset: str, protocol: 
         if k <= longest:
             axes[0].axvline(k, color="grey", linewidth=0.8, linestyle=(0, (1, 3)), zorder=0)
     axes[0].set(xlabel="queries (log scale; dotted: budgets " + " / ".join(map(str, stats.BUDGETS)) + ")",
-                ylabel="test acc. of best-by-valid (%)", title=f"{dataset}: vs queries")
-    axes[1].set(xlabel="simulated training time (hours)", ylabel="test acc. of best-by-valid (%)",
+                ylabel=f"{accuracy} of best-by-valid (%)", title=f"{dataset}: vs queries")
+    axes[1].set(xlabel="simulated training time (hours)", ylabel=f"{accuracy} of best-by-valid (%)",
                 title=f"{dataset}: vs simulated time")
-    axes[2].set(xlabel="final test accuracy (%)", ylabel="fraction of seeds ≤ x",
+    axes[2].set(xlabel=f"final {accuracy.removesuffix(' acc.')} accuracy (%)", ylabel="fraction of seeds ≤ x",
                 title=f"{dataset}: CDF over seeds of the final result")
     # Zoom on the part where methods differ: from the mean after 10 queries to the best final band.
-    curves = [curves_by_query(logs) for logs in logs_by_method.values()]
+    curves = [curves_by_query(logs, metric) for logs in logs_by_method.values()]
     low = min(np.nanmean(c[:, min(9, c.shape[1] - 1)]) for c in curves)
     high = max(np.nanmean(c[:, -1]) + np.nanstd(c[:, -1]) for c in curves)
     for ax in axes[:2]:
@@ -116,8 +120,8 @@ def plot_dataset(logs_by_method: dict[str, list[dict]], dataset: str, protocol: 
     for ax in axes:
         ax.grid(alpha=0.3)
         _legend(ax)
-    fig.suptitle(f"NAS-Bench-201 {dataset}, protocol {protocol} ({name}): mean ± std over seeds")
-    path = out / f"search_curves_{protocol}_{dataset}_{name}.png"
+    fig.suptitle(f"{all_logs[0]['space']} {dataset}, protocol {protocol} ({name}): mean ± std over seeds")
+    path = out / f"search_curves_{protocol}_{all_logs[0]['space']}_{dataset}_{name}.png"
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight"))
     plt.close(fig)
     return path
@@ -130,7 +134,9 @@ def main(argv=None) -> None:
                                                  "final-accuracy CDFs.")
     parser.add_argument("--root", default=str(results.ROOT), help="root folder of the logs (default saved_logs)")
     parser.add_argument("--protocol", default="q150", help="protocol folder to plot (default q150)")
-    parser.add_argument("--space", default="nb201", help="space folder (default nb201)")
+    parser.add_argument("--space", default="nb201",
+                        help="space folder (default nb201); nb101's embedded table and the DARTS proxy have no test "
+                             "accuracy, so their figures draw validation")
     parser.add_argument("--methods", nargs="+", default=None, help="methods to include (default: all found)")
     parser.add_argument("--name", default=None,
                         help="what the figure shows, part of the file name (required with --methods; "

@@ -119,7 +119,7 @@ def test_search_curves_name_their_selection_and_refuse_an_unnamed_subset(logs, t
     plot_curves(["--root", str(logs), "--protocol", "q60", "--methods", "random", "--name", "rand",
                  "--out", str(tmp_path)])
     names = sorted(p.name for p in tmp_path.glob("*.png"))
-    assert names == ["search_curves_q60_cifar10_all.png", "search_curves_q60_cifar10_rand.png"]
+    assert names == ["search_curves_q60_nb201_cifar10_all.png", "search_curves_q60_nb201_cifar10_rand.png"]
     proc = subprocess.run([sys.executable, "-m", "plot_scripts.plot_search_curves", "--root", str(logs),
                            "--protocol", "q60", "--methods", "random", "--out", str(tmp_path)],
                           cwd=REPO, capture_output=True, text=True)
@@ -135,3 +135,17 @@ def test_queries_to_optimum_figure_for_every_method_of_an_ordinary_grid(logs, tm
     table = (tmp_path / "queries_to_optimum.md").read_text()
     assert table.index("| random | cifar10 | 2 / 2 within 15625") < table.index("| evolution | cifar10 | ")
     assert "/ 4 within 60" in table  # the grid's 4 evolution runs, each looked 60 queries far
+
+
+def test_search_curves_of_a_space_without_test_accuracy_draw_validation(tmp_path):
+    """NB-101's embedded table has no test accuracy (logs keep best_test null): the figure draws validation,
+    named by its space so that it never replaces NB201's cifar10 figure of the same protocol."""
+    logs = tmp_path / "logs"
+    args, module = run.parse_args(["--space", "nb101", "--method", "random", "--seeds", "2", "--queries", "12",
+                                   "--workers", "1", "--out", str(logs), "--quiet"])
+    run.run_grid(args, module)
+    read = results.read_logs(logs, space="nb101")
+    assert read and all(log["final"]["best_test"] is None for log in read)
+    plot_curves(["--root", str(logs), "--protocol", "q12", "--space", "nb101", "--out", str(tmp_path)])
+    figure = tmp_path / "search_curves_q12_nb101_cifar10_all.png"
+    assert figure.read_bytes()[:4] == b"\x89PNG"
