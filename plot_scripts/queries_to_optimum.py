@@ -1,6 +1,7 @@
-"""Queries needed to find the best-by-valid NB201 cell: table (Markdown + CSV) and box plot (PNG).
+"""Queries needed to find a table's best-by-valid cell: table (Markdown + CSV) and box plot (PNG).
 
-    python -m plot_scripts.queries_to_optimum [--root saved_logs] [--protocol q2o1000] [--methods ...] [--out figures/weaknas]
+    python -m plot_scripts.queries_to_optimum [--root saved_logs] [--protocol q2o1000] [--space nb201] [--methods ...]
+                                              [--out figures/weaknas]
 
 Reads the logs of :mod:`search_methods.queries_to_optimum` (which stop at the optimum) or of any
 ordinary grid (``--protocol q150``: the optimum's first position in each trajectory, see
@@ -56,9 +57,10 @@ def table_rows(groups: dict[tuple[str, str], list[dict]]) -> list[dict]:
             for (method, dataset), group in groups.items()]
 
 
-def markdown(rows: list[dict], n_cells: int) -> str:
+def markdown(rows: list[dict], n_cells: int, space: str = "nb201") -> str:
     expected, spread = random_expectation(n_cells)
-    lines = ["Queries until the best-by-valid cell is queried (NAS-Bench-201, seed-mean validation). found / runs "
+    lines = [f"Queries until the best-by-valid cell is queried ({space}, {n_cells:,} cells, seed-mean validation). "
+             "found / runs "
              "within w queries (w = the smallest budget), mean ± std over the runs that found it, median over all "
              "runs (not found = later), and the mean with not-found runs counted at their length (a lower bound).\n",
              "| method | dataset | found / runs | mean ± std | median | mean (not found at w) |",
@@ -85,12 +87,10 @@ def prefix_logs(logs: list[dict], queries: int) -> list[dict]:
     return out
 
 
-def random_logs(datasets: list[str], n_seeds: int) -> list[dict]:
-    """Random search's queries to the optimum for seeds 0..n-1, simulated exactly (no cap)."""
-    from preprocessing import spaces
+def random_logs(setup, datasets: list[str], n_seeds: int) -> list[dict]:
+    """Random search's queries to the optimum for seeds 0..n-1 on a loaded search setup, simulated exactly (no cap)."""
     from search_methods.queries_to_optimum import optimum, simulate_random
 
-    setup = spaces.load_search("nb201")
     space = setup.space
     out = []
     for dataset in datasets:
@@ -100,7 +100,7 @@ def random_logs(datasets: list[str], n_seeds: int) -> list[dict]:
     return out
 
 
-def box_plot(groups: dict[tuple[str, str], list[dict]], n_cells: int, path: Path) -> None:
+def box_plot(groups: dict[tuple[str, str], list[dict]], n_cells: int, path: Path, space: str = "nb201") -> None:
     """One panel per dataset: a box per method (runs that did not find the optimum drawn at their length,
     as crosses), the mean as a diamond, random search's exact expectation as a dashed line."""
     import matplotlib
@@ -142,7 +142,7 @@ def box_plot(groups: dict[tuple[str, str], list[dict]], n_cells: int, path: Path
                    Line2D([], [], ls="--", color="grey", label="random, expected")]  # boxes: named by their ticks
         ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, fontsize=8,
                   frameon=False)
-    fig.suptitle("NAS-Bench-201: queries until the best cell by validation is queried")
+    fig.suptitle(f"{space} ({n_cells:,} cells): queries until the best cell by validation is queried")
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=110))
     plt.close(fig)
 
@@ -164,6 +164,9 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m plot_scripts.queries_to_optimum", description="Queries-to-optimum table (Markdown, CSV) and box plot (PNG).")
     parser.add_argument("--root", default=str(results.ROOT), help="root of the result logs (default saved_logs)")
     parser.add_argument("--protocol", default="q2o1000", help="protocol folder of the runs (default q2o1000)")
+    parser.add_argument("--space", default="nb201",
+                        help="space of the logs (default nb201; nb101 = the embedded 30,001-cell table); random "
+                             "search is simulated on the same space")
     parser.add_argument("--methods", nargs="+", default=None,
                         help="methods to include (default: every method of the protocol, and random)")
     parser.add_argument("--random-seeds", type=int, default=100,
@@ -172,25 +175,31 @@ def main(argv=None) -> None:
                         help="also tabulate each run's result after this many queries (default 150; 0 = off)")
     parser.add_argument("--out", default="figures/weaknas", help="output folder (default figures/weaknas)")
     args = parser.parse_args(argv)
-    logs = [log for log in results.read_logs(args.root, args.protocol, "nb201")
+    logs = [log for log in results.read_logs(args.root, args.protocol, args.space)
             if log["method"] != "random" and (args.methods is None or log["method"] in args.methods)]
     if not logs:
-        raise InputError(f"no queries-to-optimum logs under {args.root}/{args.protocol}; run "
+        raise InputError(f"no queries-to-optimum logs under {args.root}/{args.protocol}/{args.space}; run "
                          f"python -m search_methods.queries_to_optimum --method METHOD first")
-    from preprocessing.nasbench201 import N_ARCHS
+    from preprocessing import spaces
 
-    runs = logs + (random_logs(sorted({log["dataset"] for log in logs}), args.random_seeds)
+    tables = {(log.get("config") or {}).get("table") for log in logs}  # random search runs on the logs' table
+    if len(tables) > 1:
+        raise InputError(f"the {args.protocol} logs searched {len(tables)} different {args.space} tables "
+                         f"({', '.join(str(t) for t in tables)}); give a --root holding one table's logs")
+    setup = spaces.load_search(args.space, tables.pop())
+    n_cells = len(setup.space)
+    runs = logs + (random_logs(setup, sorted({log["dataset"] for log in logs}), args.random_seeds)
                    if args.methods is None or "random" in args.methods else [])
     groups = group_logs(runs)
     rows = table_rows(groups)
     out = Path(args.out)
-    text = markdown(rows, N_ARCHS)
+    text = markdown(rows, n_cells, args.space)
     if args.prefix_table:
         capped = [log for log in logs if (log["budget"]["queries"] or 0) >= args.prefix_table]
         text += "\n" + markdown_table(summary_rows(prefix_logs(capped, args.prefix_table)))
     atomic_write(out / "queries_to_optimum.md", lambda tmp: Path(tmp).write_text(text))
     write_csv(rows, out / "queries_to_optimum.csv")
-    box_plot(groups, N_ARCHS, out / "queries_to_optimum.png")
+    box_plot(groups, n_cells, out / "queries_to_optimum.png", args.space)
     print(text)
 
 

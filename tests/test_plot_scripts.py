@@ -137,11 +137,14 @@ def test_queries_to_optimum_figure_for_every_method_of_an_ordinary_grid(logs, tm
     assert "/ 4 within 60" in table  # the grid's 4 evolution runs, each looked 60 queries far
 
 
-def test_search_curves_of_a_space_without_test_accuracy_draw_validation(tmp_path):
-    """NB-101's embedded table has no test accuracy (logs keep best_test null): the figure draws validation,
-    named by its space so that it never replaces NB201's cifar10 figure of the same protocol."""
+def test_nb101_figures_search_curves_in_validation_and_queries_to_optimum_on_its_own_table(tmp_path):
+    """NB-101's embedded table has no test accuracy (logs keep best_test null): the curves draw validation,
+    named by their space so that they never replace NB201's cifar10 figure of the same protocol; the
+    queries-to-optimum figure reads NB-101's logs and simulates random search over its 30,001 cells."""
+    from plot_scripts.queries_to_optimum import main as plot_q2o
+
     logs = tmp_path / "logs"
-    args, module = run.parse_args(["--space", "nb101", "--method", "random", "--seeds", "2", "--queries", "12",
+    args, module = run.parse_args(["--space", "nb101", "--method", "evolution", "--seeds", "2", "--queries", "12",
                                    "--workers", "1", "--out", str(logs), "--quiet"])
     run.run_grid(args, module)
     read = results.read_logs(logs, space="nb101")
@@ -149,3 +152,8 @@ def test_search_curves_of_a_space_without_test_accuracy_draw_validation(tmp_path
     plot_curves(["--root", str(logs), "--protocol", "q12", "--space", "nb101", "--out", str(tmp_path)])
     figure = tmp_path / "search_curves_q12_nb101_cifar10_all.png"
     assert figure.read_bytes()[:4] == b"\x89PNG"
+    plot_q2o(["--root", str(logs), "--protocol", "q12", "--space", "nb101", "--random-seeds", "2",
+              "--prefix-table", "0", "--out", str(tmp_path / "q2o")])
+    table = (tmp_path / "q2o" / "queries_to_optimum.md").read_text()
+    assert "(nb101, 30,001 cells" in table and "| random | cifar10 | 2 / 2 within 30001" in table
+    assert "| random (exact expectation) | any | - | 15001.0" in table
