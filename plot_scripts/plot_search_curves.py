@@ -85,13 +85,14 @@ def plot_dataset(logs_by_method: dict[str, list[dict]], dataset: str, protocol: 
     alpha = max(0.04, 0.3 / len(methods))  # many overlapping bands would hide the lines
     all_logs = [log for logs in logs_by_method.values() for log in logs if log["trajectory"]]
     metric = stats.reported_metric(all_logs)  # one metric for every line of a figure
-    accuracy = "test acc." if metric == "test" else "validation acc."
+    measure = "test" if metric == "test" else "validation"
+    space = all_logs[0]["space"]
     max_time = max(log["trajectory"][-1]["sim_time_s"] for log in all_logs)
     first_time = min(log["trajectory"][0]["sim_time_s"] for log in all_logs)
     grid = np.linspace(first_time, max_time, 300)
+    by_query_of = {method: curves_by_query(logs_by_method[method], metric) for method in methods}
     for method in methods:
-        logs = logs_by_method[method]
-        by_query = curves_by_query(logs, metric)
+        logs, by_query = logs_by_method[method], by_query_of[method]
         label = f"{method} (n={len(logs)})"
         _band(axes[0], np.arange(1, by_query.shape[1] + 1), by_query, label, look[method], alpha)
         _band(axes[1], grid / HOUR, curves_by_time(logs, grid, metric), label, look[method], alpha)
@@ -104,15 +105,14 @@ def plot_dataset(logs_by_method: dict[str, list[dict]], dataset: str, protocol: 
         if k <= longest:
             axes[0].axvline(k, color="grey", linewidth=0.8, linestyle=(0, (1, 3)), zorder=0)
     axes[0].set(xlabel="queries (log scale; dotted: budgets " + " / ".join(map(str, stats.BUDGETS)) + ")",
-                ylabel=f"{accuracy} of best-by-valid (%)", title=f"{dataset}: vs queries")
-    axes[1].set(xlabel="simulated training time (hours)", ylabel=f"{accuracy} of best-by-valid (%)",
+                ylabel=f"{measure} acc. of best-by-valid (%)", title=f"{dataset}: vs queries")
+    axes[1].set(xlabel="simulated training time (hours)", ylabel=f"{measure} acc. of best-by-valid (%)",
                 title=f"{dataset}: vs simulated time")
-    axes[2].set(xlabel=f"final {accuracy.removesuffix(' acc.')} accuracy (%)", ylabel="fraction of seeds ≤ x",
+    axes[2].set(xlabel=f"final {measure} accuracy (%)", ylabel="fraction of seeds ≤ x",
                 title=f"{dataset}: CDF over seeds of the final result")
     # Zoom on the part where methods differ: from the mean after 10 queries to the best final band.
-    curves = [curves_by_query(logs, metric) for logs in logs_by_method.values()]
-    low = min(np.nanmean(c[:, min(9, c.shape[1] - 1)]) for c in curves)
-    high = max(np.nanmean(c[:, -1]) + np.nanstd(c[:, -1]) for c in curves)
+    low = min(np.nanmean(c[:, min(9, c.shape[1] - 1)]) for c in by_query_of.values())
+    high = max(np.nanmean(c[:, -1]) + np.nanstd(c[:, -1]) for c in by_query_of.values())
     for ax in axes[:2]:
         ax.set_ylim(low - 0.3, high + 0.2)
     axes[0].set_xscale("log")
@@ -120,8 +120,8 @@ def plot_dataset(logs_by_method: dict[str, list[dict]], dataset: str, protocol: 
     for ax in axes:
         ax.grid(alpha=0.3)
         _legend(ax)
-    fig.suptitle(f"{all_logs[0]['space']} {dataset}, protocol {protocol} ({name}): mean ± std over seeds")
-    path = out / f"search_curves_{protocol}_{all_logs[0]['space']}_{dataset}_{name}.png"
+    fig.suptitle(f"{space} {dataset}, protocol {protocol} ({name}): mean ± std over seeds")
+    path = out / f"search_curves_{protocol}_{space}_{dataset}_{name}.png"
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png", bbox_inches="tight"))
     plt.close(fig)
     return path

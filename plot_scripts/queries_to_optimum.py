@@ -180,13 +180,11 @@ def main(argv=None) -> None:
     if not logs:
         raise InputError(f"no queries-to-optimum logs under {args.root}/{args.protocol}/{args.space}; run "
                          f"python -m search_methods.queries_to_optimum --method METHOD first")
-    from preprocessing import spaces
-
-    tables = {(log.get("config") or {}).get("table") for log in logs}  # random search runs on the logs' table
+    tables = {stats.logged_table(log) for log in logs}  # random search runs on the logs' table
     if len(tables) > 1:
         raise InputError(f"the {args.protocol} logs searched {len(tables)} different {args.space} tables "
                          f"({', '.join(str(t) for t in tables)}); give a --root holding one table's logs")
-    setup = spaces.load_search(args.space, tables.pop())
+    setup = stats.search_setup(args.space, tables.pop())  # the same load that finds the logs' optimum
     n_cells = len(setup.space)
     runs = logs + (random_logs(setup, sorted({log["dataset"] for log in logs}), args.random_seeds)
                    if args.methods is None or "random" in args.methods else [])

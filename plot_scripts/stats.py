@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import defaultdict
+from functools import lru_cache
 
 import numpy as np
 
@@ -163,18 +164,29 @@ def budget_cell(logs: list[dict], queries: int, metric: str) -> dict | None:
 _TARGETS: dict[tuple, str] = {}
 
 
+def logged_table(log: dict) -> str | None:
+    """The table the run searched (its ``config['table']``; None = the space's embedded one)."""
+    return (log.get("config") or {}).get("table")
+
+
+@lru_cache(maxsize=4)
+def search_setup(space: str, table: str | None):
+    """The search setup of a space and table, loaded once: every log of a grid names the same one."""
+    from search_methods.run import load_search_setup
+
+    return load_search_setup(space, table)  # InputError for a space without a table
+
+
 def target_arch(log: dict) -> str:
     """Architecture string of the table's best-by-valid cell (seed-mean validation) for the log's
-    dataset, in the table the run searched (its ``config['table']``; the embedded one when null)."""
+    dataset, in the table the run searched (:func:`logged_table`)."""
     if log.get("target_arch"):
         return log["target_arch"]
-    table = (log.get("config") or {}).get("table")
-    key = (log["space"], table, log["dataset"])
+    key = (log["space"], logged_table(log), log["dataset"])
     if key not in _TARGETS:
         from search_methods.queries_to_optimum import optimum
-        from search_methods.run import load_search_setup
 
-        setup = load_search_setup(log["space"], table)  # InputError for a space without a table
+        setup = search_setup(log["space"], logged_table(log))
         _TARGETS[key] = setup.space.to_string(optimum(setup, log["dataset"]))
     return _TARGETS[key]
 
